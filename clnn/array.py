@@ -1,0 +1,362 @@
+"""Device buffers: :class:`Vector` and :class:`Matrix`, and the views that share their memory.
+
+Every array belongs to one :class:`clnn.Runtime`. The array that allocated the OpenCL buffer
+is its *owner*; views (``a.T``, and later sub-vectors and sub-matrices) point at the owner's
+memory with their own offset, stride or leading dimension. Releasing the owner, or the runtime,
+releases every view of it; any later use raises :class:`clnn.ReleasedError`.
+
+Example:
+    >>> import clnn
+    >>> with clnn.Runtime("cpu") as rt:
+    ...     a = rt.matrix([[1, 2, 3], [4, 5, 6]])
+    ...     print(a.shape, a.layout, a.T.shape, a.T.layout)
+    (2, 3) row (3, 2) col
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any, Optional
+
+import numpy as np
+import pyopencl as cl
+
+from .errors import DTypeError, OutOfMemoryError, ReleasedError, ShapeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .runtime import Runtime
+
+__all__ = ["Array", "Vector", "Matrix", "as_dtype", "LAYOUTS"]
+
+LAYOUTS = ("row", "col")
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_MAX_INT = 2**31 - 1  # kernels index with 32-bit ints (addresses use size_t)
+
+
+def as_dtype(dtype: Any) -> np.dtype:
+    """Normalise ``dtype`` to float32 or float64; anything else raises :class:`DTypeError`."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"dtype {dtype!r} is not a dtype; use float32 or float64") from None
+    if dt not in _FLOATS:
+        raise DTypeError(f"dtype {dt} is not supported; use float32 or float64")
+    return dt
+
+
+def host_array(data: Any, dtype: Any, ndim: int, what: str) -> np.ndarray:
+    """``data`` as a numpy array of ``ndim`` dims and a float dtype (clnn's input rules)."""
+    if isinstance(data, Array):
+        data._live()
+        data = data.to_numpy()
+    keep = isinstance(data, np.ndarray)  # only numpy float arrays keep their dtype
+    if keep:
+        arr = data
+    else:
+        try:
+            arr = np.asarray(data)
+        except (ValueError, TypeError) as e:
+            raise ShapeError(f"{what}: cannot make an array of the input ({e})") from None
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        raise DTypeError(
+            f"{what}: input of dtype {arr.dtype} is not real numbers; "
+            "use float32/float64 data (complex, object and text are refused)"
+        )
+    if dtype is not None:
+        dt = as_dtype(dtype)
+    elif keep and arr.dtype in _FLOATS:
+        dt = arr.dtype
+    else:
+        dt = np.dtype(np.float32)
+    if arr.ndim != ndim:
+        raise ShapeError(f"{what}: expected {ndim}-d data, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ShapeError(f"{what}: empty input (shape {arr.shape}); sizes must be >= 1")
+    return arr.astype(dt, copy=False)
+
+
+class Array:
+    """Base of :class:`Vector` and :class:`Matrix`: ownership, lifetime and dtype."""
+
+    __slots__ = (
+        "runtime", "dtype", "_owner", "_buf", "offset", "_released", "_nbytes", "__weakref__",
+    )
+
+    def __init__(self, runtime: "Runtime", dtype: np.dtype, owner: Optional["Array"],
+                 buf: Optional[cl.Buffer], offset: int, nbytes: int = 0):
+        self.runtime = runtime
+        self.dtype = dtype
+        self._owner = self if owner is None else owner
+        self._buf = buf
+        self.offset = offset
+        self._released = False
+        self._nbytes = nbytes
+
+    # ---- lifetime -------------------------------------------------------------------------
+    @property
+    def released(self) -> bool:
+        """True once this array, its owner or its runtime was released."""
+        return self._released or self._owner._released or self.runtime._released
+
+    @property
+    def is_view(self) -> bool:
+        return self._owner is not self
+
+    @property
+    def base(self) -> "Array":
+        """The array that owns the memory (``self`` for an owner)."""
+        return self._owner
+
+    def _live(self) -> None:
+        if self._released or self._owner._released or self.runtime._released:
+            raise ReleasedError(f"{self._describe()} was released and cannot be used")
+
+    def release(self) -> None:
+        """Free the device memory now (for a view: detach the view). Harmless twice."""
+        if self._released:
+            return
+        self._released = True
+        if self._owner is self:
+            buf, self._buf = self._buf, None
+            self.runtime._forget(self)
+            if buf is not None:
+                try:
+                    buf.release()
+                except cl.Error:  # context already gone: nothing left to free
+                    pass
+
+    def __enter__(self):
+        self._live()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        try:
+            if self._owner is self and not self._released and self._buf is not None:
+                if not self.runtime._released:
+                    warnings.warn(
+                        f"{self._describe()} was never released; freed by the garbage collector",
+                        ResourceWarning,
+                        stacklevel=2,
+                    )
+                self.release()
+        except Exception:  # interpreter shutdown: nothing sensible left to do
+            pass
+
+    # ---- data -----------------------------------------------------------------------------
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    def _span(self) -> int:
+        """Number of elements from ``offset`` to the last element, inclusive."""
+        raise NotImplementedError
+
+    def _read_span(self) -> np.ndarray:
+        self._live()
+        span = self._span()
+        host = np.empty(span, self.dtype)
+        rt = self.runtime
+        with rt._lock:
+            cl.enqueue_copy(rt.queue, host, self._owner._buf,
+                            src_offset=self.offset * self.itemsize, is_blocking=True)
+        return host
+
+    def _write_span(self, host: np.ndarray) -> None:
+        rt = self.runtime
+        with rt._lock:
+            cl.enqueue_copy(rt.queue, self._owner._buf, host,
+                            dst_offset=self.offset * self.itemsize, is_blocking=True)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self.to_numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def __str__(self) -> str:
+        if self.released:
+            return f"<{self._describe()}, released>"
+        return str(self.to_numpy())
+
+    def __repr__(self) -> str:
+        head = self._describe()
+        if self.released:
+            return f"<{head}, released>"
+        if self.size <= 64:
+            vals = np.array2string(self.to_numpy(), precision=6, separator=", ")
+            return f"<{head}: {vals}>"
+        return f"<{head}>"
+
+    # subclasses provide: shape, size, to_numpy, set, _describe
+
+
+class Vector(Array):
+    """A 1-d device array of ``n`` elements, ``stride`` apart, from ``offset``.
+
+    Example:
+        >>> import clnn
+        >>> with clnn.Runtime("cpu") as rt:
+        ...     v = rt.vector([1, 2, 3])
+        ...     print(v.to_numpy(), v.dtype)
+        [1. 2. 3.] float32
+    """
+
+    __slots__ = ("n", "stride")
+
+    def __init__(self, runtime: "Runtime", n: int, dtype: np.dtype, owner=None, buf=None,
+                 offset: int = 0, stride: int = 1, nbytes: int = 0):
+        super().__init__(runtime, dtype, owner, buf, offset, nbytes)
+        self.n = n
+        self.stride = stride
+
+    @property
+    def shape(self) -> tuple:
+        return (self.n,)
+
+    @property
+    def size(self) -> int:
+        return self.n
+
+    @property
+    def ndim(self) -> int:
+        return 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _describe(self) -> str:
+        extra = "" if self.stride == 1 and self.offset == 0 else (
+            f", offset={self.offset}, stride={self.stride}")
+        kind = "Vector view" if self.is_view else "Vector"
+        return f"clnn.{kind}({self.dtype.name}, n={self.n}{extra})"
+
+    def _span(self) -> int:
+        return (self.n - 1) * self.stride + 1
+
+    def to_numpy(self) -> np.ndarray:
+        """A new numpy array with the vector's values (blocks until they are ready)."""
+        host = self._read_span()
+        return host if self.stride == 1 else host[:: self.stride].copy()
+
+    def set(self, data: Any) -> "Vector":
+        """Overwrite the values from numpy data of the same length; returns ``self``."""
+        self._live()
+        arr = host_array(data, self.dtype, 1, "Vector.set")
+        if arr.shape != (self.n,):
+            raise ShapeError(f"Vector.set: data of shape {arr.shape} into a vector of {self.n}")
+        if self.stride == 1:
+            self._write_span(np.ascontiguousarray(arr))
+        else:
+            host = self._read_span()
+            host[:: self.stride] = arr
+            self._write_span(host)
+        return self
+
+
+class Matrix(Array):
+    """A 2-d device array, ``shape == (m, n)``, stored in ``layout`` "row" or "col".
+
+    Element (i, j) lies at ``offset + i*ld + j`` ("row") or ``offset + i + j*ld`` ("col").
+    ``a.T`` is a view with the other layout over the same memory (no copy).
+
+    Example:
+        >>> import clnn
+        >>> with clnn.Runtime("cpu") as rt:
+        ...     a = rt.matrix([[1, 2], [3, 4]], layout="col")
+        ...     print(a.T.to_numpy())
+        [[1. 3.]
+         [2. 4.]]
+    """
+
+    __slots__ = ("m", "n", "layout", "ld")
+
+    def __init__(self, runtime: "Runtime", m: int, n: int, dtype: np.dtype, layout: str,
+                 owner=None, buf=None, offset: int = 0, ld: Optional[int] = None,
+                 nbytes: int = 0):
+        super().__init__(runtime, dtype, owner, buf, offset, nbytes)
+        self.m = m
+        self.n = n
+        self.layout = layout
+        self.ld = ld if ld is not None else (n if layout == "row" else m)
+
+    @property
+    def shape(self) -> tuple:
+        return (self.m, self.n)
+
+    @property
+    def size(self) -> int:
+        return self.m * self.n
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    def __len__(self) -> int:
+        return self.m
+
+    @property
+    def T(self) -> "Matrix":
+        """The transposed view: same memory, shape (n, m), the other layout."""
+        self._live()
+        return Matrix(self.runtime, self.n, self.m, self.dtype,
+                      "col" if self.layout == "row" else "row",
+                      owner=self._owner, offset=self.offset, ld=self.ld)
+
+    @property
+    def contiguous(self) -> bool:
+        return self.ld == (self.n if self.layout == "row" else self.m)
+
+    def _describe(self) -> str:
+        extra = "" if self.contiguous and self.offset == 0 else (
+            f", offset={self.offset}, ld={self.ld}")
+        kind = "Matrix view" if self.is_view else "Matrix"
+        return (f"clnn.{kind}({self.dtype.name}, shape=({self.m}, {self.n}), "
+                f"layout={self.layout!r}{extra})")
+
+    def _span(self) -> int:
+        if self.layout == "row":
+            return (self.m - 1) * self.ld + self.n
+        return (self.n - 1) * self.ld + self.m
+
+    def _host_view(self, host: np.ndarray) -> np.ndarray:
+        isz = self.itemsize
+        strides = (self.ld * isz, isz) if self.layout == "row" else (isz, self.ld * isz)
+        return np.lib.stride_tricks.as_strided(host, (self.m, self.n), strides)
+
+    def to_numpy(self) -> np.ndarray:
+        """A new numpy array (C order for "row", Fortran order for "col")."""
+        host = self._read_span()
+        if self.contiguous:
+            order = "C" if self.layout == "row" else "F"
+            return host.reshape(self.shape, order=order)
+        order = "C" if self.layout == "row" else "F"
+        return np.array(self._host_view(host), order=order)
+
+    def set(self, data: Any) -> "Matrix":
+        """Overwrite the values from numpy data of the same shape; returns ``self``."""
+        self._live()
+        arr = host_array(data, self.dtype, 2, "Matrix.set")
+        if arr.shape != self.shape:
+            raise ShapeError(f"Matrix.set: data of shape {arr.shape} into a matrix of "
+                             f"shape {self.shape}")
+        if self.contiguous:
+            flat = arr.ravel(order="C" if self.layout == "row" else "F")
+            self._write_span(np.ascontiguousarray(flat))
+        else:
+            host = self._read_span()
+            self._host_view(host)[...] = arr
+            self._write_span(host)
+        return self
+
+
+def check_size(n: Any, what: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise ShapeError(f"{what}: size {n!r} is not an integer")
+    n = int(n)
+    if n < 1:
+        raise ShapeError(f"{what}: size {n} must be >= 1")
+    if n > _MAX_INT:
+        raise OutOfMemoryError(f"{what}: size {n} exceeds the 2**31-1 elements clnn indexes")
+    return n

@@ -1,0 +1,159 @@
+"""The ``clnn`` command: ``clnn devices | demo | bench NAME | tune NAME | train NAME``.
+
+Every command takes ``--device SPEC``. A clnn error (bad ``CLNN_DEVICE``, missing device,
+unsupported dtype...) becomes one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Optional, Sequence
+
+from .errors import ClnnError
+
+# sub-command name -> module holding add_arguments(parser) and run(args) -> int
+BENCHES = {
+    "gemv": "clnn.bench.gemv",
+    "gemm": "clnn.bench.gemm",
+    "blas1": "clnn.bench.blas1",
+    "batch": "clnn.bench.batch",
+    "train": "clnn.bench.train",
+    "leaks": "clnn.bench.leaks",
+}
+TUNERS = {"gemv": "clnn.tune", "gemm": "clnn.tune"}
+TRAINERS = {"digits": "clnn.examples.digits", "regression": "clnn.examples.regression"}
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from .devices import describe_choice, devices, select_device
+
+    if args.select is not None:
+        d = select_device(args.select)
+        print(f"{d.spec}\t{d.name}\t{d.platform}\t{d.type}")
+        return 0
+    devs = devices()
+    chosen, rule = None, None
+    try:
+        chosen, rule = describe_choice(args.device)
+    except ClnnError as e:
+        rule = str(e)
+    if args.json:
+        out = {"devices": [d.as_dict() for d in devs],
+               "selected": chosen.spec if chosen else None, "rule": rule}
+        print(json.dumps(out, indent=2))
+        return 0
+    cols = ("", "P:D", "platform", "device", "vendor", "type", "CUs", "memory", "max WG",
+            "fp64", "OpenCL")
+    rows = []
+    for d in devs:
+        rows.append(("*" if chosen and d.spec == chosen.spec else "", d.spec, d.platform,
+                     d.name, d.vendor, d.type, str(d.compute_units), _fmt_bytes(d.global_mem),
+                     str(d.max_work_group_size), "yes" if d.fp64 else "no", d.opencl_version))
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+              for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    if chosen:
+        print(f"* = selected ({rule})")
+    else:
+        print(f"no device selected: {rule}")
+    return 0
+
+
+def _fmt_vec(v) -> str:
+    return "[" + " ".join(f"{float(x):.3g}" for x in v) + "]"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import mv
+    from .runtime import Runtime
+
+    with Runtime(args.device) as rt:
+        print(f"device: {rt.device}")
+        x = rt.vector([0.3, 0.9])
+        w1 = rt.matrix([[0.3, 0.6], [0.1, 2.0], [0.9, 3.7], [0.0, 1.0]])
+        h1 = rt.vector(4)
+        w2 = rt.matrix([[0.75, 0.15, 0.22, 0.33]])
+        y = rt.vector(1)
+        mv(w2, mv(w1, x, out=h1), out=y)
+        print(f"h1 = {_fmt_vec(h1.to_numpy())}")
+        print(f"y = {_fmt_vec(y.to_numpy())}")
+    return 0
+
+
+def _load(table: dict, name: str, what: str):
+    try:
+        return importlib.import_module(table[name])
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("clnn"):
+            raise ClnnError(f"{what} {name!r} is not available in this version") from None
+        raise ClnnError(f"{what} {name!r} needs the package {e.name!r}: "
+                        f"pip install 'clnn[examples]'") from None
+
+
+def _add_sub(sub, name: str, table: dict, help_: str, common) -> None:
+    p = sub.add_parser(name, help=help_, parents=[common])
+    inner = p.add_subparsers(dest="target", metavar="NAME", required=True)
+    for key in table:
+        q = inner.add_parser(key, parents=[common])
+        q.set_defaults(_table=table, _what=name)
+        # options are declared lazily by the module; unknown ones are collected here
+        q.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--device", default=argparse.SUPPRESS,
+                        help="device spec: P:D, gpu, cpu, or a name substring")
+    parser = argparse.ArgumentParser(prog="clnn", parents=[common],
+                                     description="Deep learning from scratch on OpenCL.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser("devices", parents=[common], help="list OpenCL devices")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.add_argument("--select", metavar="SPEC", help="print only the device SPEC selects")
+    sub.add_parser("demo", parents=[common], help="run the two-layer example")
+    _add_sub(sub, "bench", BENCHES, "benchmarks beside numpy", common)
+    _add_sub(sub, "tune", TUNERS, "tune kernels for this device", common)
+    _add_sub(sub, "train", TRAINERS, "train an example network", common)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "device"):
+        args.device = None
+    try:
+        if args.command == "devices":
+            return cmd_devices(args)
+        if args.command == "demo":
+            return cmd_demo(args)
+        mod = _load(args._table, args.target, args._what)
+        sub = argparse.ArgumentParser(prog=f"clnn {args.command} {args.target}")
+        sub.add_argument("--device", default=args.device)
+        mod.add_arguments(sub, args.target)
+        inner = sub.parse_args(args.rest)
+        return int(mod.run(inner, args.target) or 0)
+    except ClnnError as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"clnn: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("clnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

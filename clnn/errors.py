@@ -1,0 +1,47 @@
+"""The exceptions clnn raises. Every one derives from :class:`ClnnError`."""
+
+from __future__ import annotations
+
+
+class ClnnError(Exception):
+    """Base class of every error clnn raises on purpose."""
+
+
+class DeviceError(ClnnError):
+    """No OpenCL device matches the request, or none exists at all."""
+
+
+class ReleasedError(ClnnError):
+    """A runtime, buffer or view was used after it was released."""
+
+
+class ShapeError(ClnnError, ValueError):
+    """Operand shapes, sizes, offsets or strides do not fit together."""
+
+
+class DTypeError(ClnnError, TypeError):
+    """Unsupported dtype, or operands of different dtypes mixed in one call."""
+
+
+class RuntimeMismatchError(ClnnError, ValueError):
+    """Operands that belong to different runtimes were mixed in one call."""
+
+
+class UnsupportedError(ClnnError):
+    """The device lacks a feature the call needs (for example cl_khr_fp64)."""
+
+
+class RenderError(ClnnError):
+    """A kernel template failed to render; the message lists its parameters."""
+
+
+class BuildError(ClnnError):
+    """An OpenCL program failed to build; the message holds the build log."""
+
+
+class OutOfMemoryError(ClnnError, MemoryError):
+    """An allocation is larger than the device can hold."""
+
+
+class OperandError(ClnnError, TypeError):
+    """An operand is not a clnn array of the kind the operation takes."""

@@ -83,7 +83,7 @@ class Array:
         "runtime", "dtype", "_owner", "_buf", "offset", "_released", "_nbytes", "__weakref__",
     )
 
-    def __init__(self, runtime: "Runtime", dtype: np.dtype, owner: Optional["Array"],
+    def __init__(self, runtime: Runtime, dtype: np.dtype, owner: Optional[Array],
                  buf: Optional[cl.Buffer], offset: int, nbytes: int = 0):
         self.runtime = runtime
         self.dtype = dtype
@@ -104,7 +104,7 @@ class Array:
         return self._owner is not self
 
     @property
-    def base(self) -> "Array":
+    def base(self) -> Array:
         """The array that owns the memory (``self`` for an owner)."""
         return self._owner
 
@@ -205,7 +205,7 @@ class Vector(Array):
 
     __slots__ = ("n", "stride")
 
-    def __init__(self, runtime: "Runtime", n: int, dtype: np.dtype, owner=None, buf=None,
+    def __init__(self, runtime: Runtime, n: int, dtype: np.dtype, owner=None, buf=None,
                  offset: int = 0, stride: int = 1, nbytes: int = 0):
         super().__init__(runtime, dtype, owner, buf, offset, nbytes)
         self.n = n
@@ -240,7 +240,7 @@ class Vector(Array):
         host = self._read_span()
         return host if self.stride == 1 else host[:: self.stride].copy()
 
-    def set(self, data: Any) -> "Vector":
+    def set(self, data: Any) -> Vector:
         """Overwrite the values from numpy data of the same length; returns ``self``."""
         self._live()
         arr = host_array(data, self.dtype, 1, "Vector.set")
@@ -272,7 +272,7 @@ class Matrix(Array):
 
     __slots__ = ("m", "n", "layout", "ld")
 
-    def __init__(self, runtime: "Runtime", m: int, n: int, dtype: np.dtype, layout: str,
+    def __init__(self, runtime: Runtime, m: int, n: int, dtype: np.dtype, layout: str,
                  owner=None, buf=None, offset: int = 0, ld: Optional[int] = None,
                  nbytes: int = 0):
         super().__init__(runtime, dtype, owner, buf, offset, nbytes)
@@ -297,7 +297,7 @@ class Matrix(Array):
         return self.m
 
     @property
-    def T(self) -> "Matrix":
+    def T(self) -> Matrix:
         """The transposed view: same memory, shape (n, m), the other layout."""
         self._live()
         return Matrix(self.runtime, self.n, self.m, self.dtype,
@@ -334,7 +334,7 @@ class Matrix(Array):
         order = "C" if self.layout == "row" else "F"
         return np.array(self._host_view(host), order=order)
 
-    def set(self, data: Any) -> "Matrix":
+    def set(self, data: Any) -> Matrix:
         """Overwrite the values from numpy data of the same shape; returns ``self``."""
         self._live()
         arr = host_array(data, self.dtype, 2, "Matrix.set")

@@ -207,7 +207,7 @@ def _select_from(
     return devs[0], "first device"
 
 
-def cl_device(info: DeviceInfo) -> "cl.Device":
+def cl_device(info: DeviceInfo) -> cl.Device:
     """The pyopencl device object behind ``info``."""
     plats = _platforms()
     try:

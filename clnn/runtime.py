@@ -56,13 +56,13 @@ class Runtime:
         self._queue: Optional[cl.CommandQueue] = queue
         self._programs = ProgramCache(ctx, dev)
         self._plans: dict = {}
-        self._arrays: "weakref.WeakValueDictionary[int, Any]" = weakref.WeakValueDictionary()
+        self._arrays: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._lock = threading.RLock()
         self.allocations = 0  # device buffers allocated so far (tests count them)
         self._released = False
 
     # ---- lifetime -------------------------------------------------------------------------
-    def __enter__(self) -> "Runtime":
+    def __enter__(self) -> Runtime:
         self._live()
         return self
 

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
+from tolerances import assert_close
 
 import clnn
-
-from tolerances import assert_close
 
 SIDES = [1, 3, 17, 301, 1023]
 SHAPES = [(m, n) for m in SIDES for n in SIDES if m * n <= 301 * 1023] + [

@@ -28,7 +28,7 @@ def test_exception_inside_block_still_releases(device):
     with pytest.raises(ZeroDivisionError):
         with clnn.Runtime(device) as rt:
             v = rt.vector(5)
-            1 / 0
+            raise ZeroDivisionError("inside the block")
     assert rt.released and v.released
 
 

@@ -9,7 +9,6 @@ Example:
 """
 
 from .array import Matrix, Vector
-from .blas import gemv, mv
 from .devices import DeviceInfo, devices, select_device
 from .errors import (
     BuildError,
@@ -24,13 +23,15 @@ from .errors import (
     ShapeError,
     UnsupportedError,
 )
+from .gemm import gemm, mm
+from .gemv import gemv, mv
 from .runtime import Runtime
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Runtime", "Vector", "Matrix", "devices", "select_device", "DeviceInfo",
-    "mv", "gemv",
+    "mv", "gemv", "mm", "gemm",
     "ClnnError", "DeviceError", "ReleasedError", "ShapeError", "DTypeError",
     "RuntimeMismatchError", "UnsupportedError", "RenderError", "BuildError",
     "OutOfMemoryError", "OperandError",

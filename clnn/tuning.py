@@ -1,36 +1,39 @@
-"""Tunable kernel parameters: built-in defaults derived from device limits.
+"""Tunable kernel parameters.
 
-``params(rt, family, variant, dtype)`` returns the render parameters for one kernel variant on
-the runtime's device.
+Each kernel family registers a function that derives built-in defaults from device limits
+(``register_defaults``). ``params`` returns the tunables to render a variant with.
 
 Example:
     >>> import clnn
     >>> from clnn.tuning import params
-    >>> with clnn.Runtime("cpu") as rt:
-    ...     sorted(params(rt.device, "gemv", "row", "float"))
+    >>> sorted(params(clnn.select_device("cpu"), "gemv", "row", "float"))
     ['RPT', 'VW', 'WGS']
 """
 
 from __future__ import annotations
 
+from typing import Callable, Dict
+
 from .devices import DeviceInfo
 
-__all__ = ["params", "defaults"]
+__all__ = ["params", "defaults", "register_defaults"]
+
+DefaultsFn = Callable[[DeviceInfo, str, str], dict]
+_DEFAULTS: Dict[str, DefaultsFn] = {}
+
+
+def register_defaults(family: str, fn: DefaultsFn) -> None:
+    """Register ``fn(device, variant, dtype) -> dict`` as the defaults of ``family``."""
+    _DEFAULTS[family] = fn
 
 
 def defaults(device: DeviceInfo, family: str, variant: str, dtype: str) -> dict:
-    """Built-in defaults: CPU devices want one work-item per block with wide vector loads;
-    GPUs want many work-items reading neighbouring addresses."""
-    cpu = device.type == "CPU"
-    vw = 16 if dtype == "float" else 8
-    if family == "gemv":
-        if cpu:
-            return {"WGS": 1, "RPT": 4, "VW": vw}
-        wgs = min(64, device.max_work_group_size)
-        if variant == "row":
-            return {"WGS": wgs, "RPT": 1, "VW": 4}
-        return {"WGS": wgs, "RPT": 1, "VW": 1}
-    raise KeyError(f"no tunables for kernel family {family!r}")
+    """Built-in defaults of one kernel variant, derived from the device's limits."""
+    try:
+        fn = _DEFAULTS[family]
+    except KeyError:
+        raise KeyError(f"no tunables registered for kernel family {family!r}") from None
+    return dict(fn(device, variant, dtype))
 
 
 def params(device: DeviceInfo, family: str, variant: str, dtype: str) -> dict:

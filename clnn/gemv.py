@@ -1,7 +1,7 @@
-"""BLAS operations on clnn arrays: checks first, then one kernel launch.
+"""gemv: ``y := alpha*op(A) x + beta*y`` -- checks first, then one kernel launch.
 
-Every operation takes ``out=`` (written in place, returned, nothing allocated) or allocates its
-result on the operands' runtime when ``out`` is None.
+Like every clnn operation it takes ``out=`` (written in place, returned, nothing allocated)
+or allocates its result on the operands' runtime when ``out`` is None.
 
 Example:
     >>> import clnn
@@ -22,10 +22,26 @@ from . import checks
 from .array import Matrix, Vector
 from .launch import Plan, real_type, round_up
 from .tuning import params as tuned_params
+from .tuning import register_defaults
 
 __all__ = ["mv", "gemv"]
 
 _I = np.int32
+
+
+def gemv_defaults(device, variant: str, dtype: str) -> dict:
+    """Built-in gemv tunables: CPU devices want one work-item per block of rows with wide
+    vector loads; GPUs want many work-items reading neighbouring addresses."""
+    vw = 16 if dtype == "float" else 8
+    if device.type == "CPU":
+        return {"WGS": 1, "RPT": 4, "VW": vw}
+    wgs = min(64, device.max_work_group_size)
+    if variant == "row":
+        return {"WGS": wgs, "RPT": 1, "VW": 4}
+    return {"WGS": wgs, "RPT": 1, "VW": 1}
+
+
+register_defaults("gemv", gemv_defaults)
 
 
 def _gemv_plan(rt, layout: str, dtype: np.dtype, a: Matrix, x: Vector) -> tuple:

@@ -1,0 +1,82 @@
+"""Interleaved timing: the tool every ``clnn bench`` uses.
+
+Shared machines change speed by up to 2x within seconds, so two contenders are never timed
+one after the other: ``interleaved`` alternates their runs (A B A B ...) and reports the median
+of each, so a slow phase hits both.
+
+Example:
+    >>> from clnn.bench.timing import interleaved
+    >>> res = interleaved({"a": lambda: sum(range(100)), "b": lambda: sum(range(10))}, repeat=5)
+    >>> sorted(res)
+    ['a', 'b']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from typing import Callable, Dict, Optional
+
+
+def time_call(fn: Callable[[], object], number: int = 1) -> float:
+    """Seconds per call of ``fn`` averaged over ``number`` back-to-back calls."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def calibrate(fn: Callable[[], object], target_s: float = 0.02, max_number: int = 10000) -> int:
+    """How many back-to-back calls of ``fn`` take about ``target_s`` seconds (at least 1)."""
+    fn()
+    t = time_call(fn)
+    if t <= 0:
+        return max_number
+    return int(max(1, min(max_number, target_s / t)))
+
+
+def interleaved(contenders: Dict[str, Callable[[], object]], repeat: int = 9,
+                number: Optional[Dict[str, int]] = None, warmup: int = 1,
+                target_s: float = 0.02) -> Dict[str, float]:
+    """Median seconds per call of each contender, runs alternating between them.
+
+    ``number`` gives back-to-back calls per timed run for each contender (calibrated to about
+    ``target_s`` per run when not given)."""
+    names = list(contenders)
+    if number is None:
+        number = {k: calibrate(contenders[k], target_s) for k in names}
+    for _ in range(warmup):
+        for k in names:
+            contenders[k]()
+    samples: Dict[str, list] = {k: [] for k in names}
+    for r in range(repeat):
+        order = names if r % 2 == 0 else names[::-1]
+        for k in order:
+            samples[k].append(time_call(contenders[k], number[k]))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def write_json(path: str, data: object) -> None:
+    """Write ``data`` as JSON atomically (a temporary file renamed over ``path``)."""
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".bench-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def table(headers: list, rows: list) -> str:
+    """A plain text table with columns padded to fit."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,41 +1,328 @@
-"""Tunable kernel parameters.
+"""Tunable kernel parameters: built-in defaults, shipped measurements and a per-user database.
 
-Each kernel family registers a function that derives built-in defaults from device limits
-(``register_defaults``). ``params`` returns the tunables to render a variant with.
+Each kernel family registers a function that derives defaults from device limits
+(``register_defaults``) and, optionally, a table of values measured on known devices that ships
+with clnn (``register_builtin``). ``clnn tune NAME`` (:mod:`clnn.tune`) measures candidates and
+writes the winners to the per-user tuning database with :func:`store`.
+
+``params(device, family, variant, dtype, size_class)`` looks up, first hit wins:
+
+1. the database entry of this device (name + platform + driver version), this size class;
+2. the same device, size class ``"any"``;
+3. the database entry of the device's vendor/type (``vendor:<platform vendor>|<type>``),
+   this size class, then ``"any"``;
+4. the shipped measurements for the vendor/type, this size class, then ``"any"``;
+5. the defaults derived from the device's limits.
+
+Entries are merged over the derived defaults, so a partial entry is fine. A database that
+cannot be read or parsed, has another format version, or holds entries whose names or values
+the family does not know (a stale database from another clnn) is ignored with a warning; it
+never makes an operation fail. Values that fail to build are dropped for the rest of the
+process with a warning (see :func:`build_with_fallback`).
+
+The database is JSON at ``$CLNN_TUNING_DB``, else ``$XDG_CACHE_HOME/clnn/tuning.json``, else
+``~/.cache/clnn/tuning.json``; its folder is created with mode 0700 and every write replaces
+the file atomically.
+
+Tuned values are render parameters of the kernels, so they are part of the kernel cache key
+(in memory and on disk) automatically.
 
 Example:
     >>> import clnn
     >>> from clnn.tuning import params
-    >>> sorted(params(clnn.select_device("cpu"), "gemv", "row", "float"))
-    ['RPT', 'VW', 'WGS']
+    >>> sorted(params(clnn.select_device("cpu"), "gemv", "row", "float"))[:2]
+    ['RPT', 'VW']
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+import inspect
+import json
+import os
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .devices import DeviceInfo
+from .errors import BuildError, RenderError
 
-__all__ = ["params", "defaults", "register_defaults"]
+__all__ = ["params", "defaults", "register_defaults", "register_builtin", "store", "db_path",
+           "load_db", "lookup", "build_with_fallback", "vendor_key", "ANY", "FORMAT_VERSION",
+           "TuningWarning", "clear_cache", "generation"]
 
-DefaultsFn = Callable[[DeviceInfo, str, str], dict]
-_DEFAULTS: Dict[str, DefaultsFn] = {}
+ANY = "any"
+FORMAT_VERSION = 1
+_FORMAT = "clnn-tuning"
+
+DefaultsFn = Callable[..., dict]
+ValidateFn = Callable[[DeviceInfo, str, str, dict], None]
 
 
-def register_defaults(family: str, fn: DefaultsFn) -> None:
-    """Register ``fn(device, variant, dtype) -> dict`` as the defaults of ``family``."""
-    _DEFAULTS[family] = fn
+class TuningWarning(UserWarning):
+    """A tuning database or tuned value was ignored (the defaults are used instead)."""
 
 
-def defaults(device: DeviceInfo, family: str, variant: str, dtype: str) -> dict:
-    """Built-in defaults of one kernel variant, derived from the device's limits."""
+_DEFAULTS: Dict[str, Tuple[DefaultsFn, bool, Optional[ValidateFn]]] = {}
+_BUILTIN: Dict[str, Dict[str, Dict[str, dict]]] = {}
+_lock = threading.RLock()
+_cache: Dict[tuple, dict] = {}
+_rejected: set = set()
+_db_cache: Dict[str, Any] = {"key": None, "db": None}
+_warned: set = set()
+_generation = [0]
+
+
+def generation() -> int:
+    """A counter bumped whenever looked-up values may have changed (ops key plans by it)."""
+    return _generation[0]
+
+
+def register_defaults(family: str, fn: DefaultsFn, validate: Optional[ValidateFn] = None
+                      ) -> None:
+    """Register ``fn(device, variant, dtype[, size_class]) -> dict`` as the derived defaults
+    of ``family``. ``validate(device, variant, dtype, params)`` may raise ``ValueError`` for
+    values that cannot work (they are then ignored like stale entries)."""
     try:
-        fn = _DEFAULTS[family]
+        takes_sc = len(inspect.signature(fn).parameters) >= 4
+    except (TypeError, ValueError):
+        takes_sc = False
+    with _lock:
+        _DEFAULTS[family] = (fn, takes_sc, validate)
+        _cache.clear()
+
+
+def register_builtin(family: str, table: Dict[str, Dict[str, dict]]) -> None:
+    """Ship measured values: ``table[vendor_key][f"{variant}/{dtype}/{size_class}"] = params``
+    (see :func:`vendor_key`)."""
+    with _lock:
+        _BUILTIN[family] = {k: dict(v) for k, v in table.items()}
+        _cache.clear()
+
+
+def vendor_key(device: DeviceInfo) -> str:
+    """The vendor/type fallback key of ``device``, e.g. ``"The pocl project|CPU"``."""
+    return f"{device.platform_vendor}|{device.type}"
+
+
+def _derived(device: DeviceInfo, family: str, variant: str, dtype: str, size_class: str
+             ) -> dict:
+    try:
+        fn, takes_sc, _ = _DEFAULTS[family]
     except KeyError:
         raise KeyError(f"no tunables registered for kernel family {family!r}") from None
-    return dict(fn(device, variant, dtype))
+    return dict(fn(device, variant, dtype, size_class) if takes_sc
+                else fn(device, variant, dtype))
 
 
-def params(device: DeviceInfo, family: str, variant: str, dtype: str) -> dict:
-    """The tunables to render ``family``/``variant`` with on ``device``."""
-    return defaults(device, family, variant, dtype)
+def _warn_once(key: Any, msg: str) -> None:
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(msg, TuningWarning, stacklevel=4)
+
+
+def _valid(device: DeviceInfo, family: str, variant: str, dtype: str, base: dict,
+           entry: Any, where: str) -> Optional[dict]:
+    """``entry`` merged over ``base``, or None (with a warning) when it does not fit."""
+    if not isinstance(entry, dict) or not entry:
+        _warn_once(("entry", where), f"clnn tuning: ignoring {where}: not a dict of tunables")
+        return None
+    unknown = set(entry) - set(base)
+    bad = [k for k, v in entry.items()
+           if isinstance(v, bool) or not isinstance(v, int) or v <= 0]
+    if unknown or bad:
+        why = (f"unknown tunables {sorted(unknown)}" if unknown
+               else f"values of {sorted(bad)} are not positive integers")
+        _warn_once(("entry", where), f"clnn tuning: ignoring stale {where}: {why}")
+        return None
+    merged = dict(base)
+    merged.update(entry)
+    validate = _DEFAULTS[family][2]
+    if validate is not None:
+        try:
+            validate(device, variant, dtype, merged)
+        except ValueError as e:
+            _warn_once(("entry", where), f"clnn tuning: ignoring {where}: {e}")
+            return None
+    return merged
+
+
+def defaults(device: DeviceInfo, family: str, variant: str, dtype: str,
+             size_class: str = ANY) -> dict:
+    """The tunables used without a tuning database: shipped measurements for the device's
+    vendor/type when clnn has them, else the values derived from the device's limits."""
+    base = _derived(device, family, variant, dtype, size_class)
+    table = _BUILTIN.get(family, {}).get(vendor_key(device), {})
+    for sc in (size_class, ANY):
+        entry = table.get(f"{variant}/{dtype}/{sc}")
+        if entry is not None:
+            got = _valid(device, family, variant, dtype, base, entry,
+                         f"built-in {family} entry {variant}/{dtype}/{sc}")
+            if got is not None:
+                return got
+    return base
+
+
+def lookup(device: DeviceInfo, family: str, variant: str, dtype: str,
+           size_class: str = ANY) -> Tuple[dict, str]:
+    """``(params, source)``: the tunables and where they came from (``"device"``,
+    ``"vendor"``, ``"builtin"`` or ``"derived"`` -- builtin/derived both mean defaults)."""
+    db = load_db()
+    base = _derived(device, family, variant, dtype, size_class)
+    for scope, key in (("device", device.key), ("vendor", "vendor:" + vendor_key(device))):
+        entries = db.get(key, {}).get("entries", {})
+        if not isinstance(entries, dict):
+            continue
+        for sc in (size_class, ANY):
+            name = f"{family}/{variant}/{dtype}/{sc}"
+            rec = entries.get(name)
+            if rec is None:
+                continue
+            p = rec.get("params") if isinstance(rec, dict) else None
+            got = _valid(device, family, variant, dtype, base, p,
+                         f"tuning database entry {name} of {key!r}")
+            if got is not None and _frozen(family, variant, dtype, got) not in _rejected:
+                return got, scope
+    d = defaults(device, family, variant, dtype, size_class)
+    return d, ("builtin" if d != base else "derived")
+
+
+def params(device: DeviceInfo, family: str, variant: str, dtype: str,
+           size_class: str = ANY) -> dict:
+    """The tunables to render ``family``/``variant`` with on ``device`` (a new dict)."""
+    key = (device.key, family, variant, dtype, size_class, os.environ.get("CLNN_TUNING_DB"))
+    p = _cache.get(key)
+    if p is None:
+        with _lock:
+            p, _ = lookup(device, family, variant, dtype, size_class)
+            _cache[key] = p
+    return dict(p)
+
+
+def _frozen(family: str, variant: str, dtype: str, p: dict) -> tuple:
+    return (family, variant, dtype, tuple(sorted(p.items())))
+
+
+def build_with_fallback(device: DeviceInfo, family: str, variant: str, dtype: str,
+                        size_class: str, build: Callable[[dict], Any]) -> Tuple[Any, dict]:
+    """``build(params)`` with the looked-up tunables; when that raises ``BuildError`` or
+    ``RenderError`` and the tunables were not the defaults, warn, drop them for the rest of
+    the process and build with the defaults. Returns ``(built, params_used)``."""
+    p = params(device, family, variant, dtype, size_class)
+    try:
+        return build(p), p
+    except (BuildError, RenderError) as e:
+        d = defaults(device, family, variant, dtype, size_class)
+        if d == p:
+            raise
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        warnings.warn(f"clnn tuning: tuned {family}/{variant}/{dtype}/{size_class} values {p} "
+                      f"failed ({first}); using the defaults {d}", TuningWarning, stacklevel=3)
+        with _lock:
+            _rejected.add(_frozen(family, variant, dtype, p))
+            _cache.clear()
+            _generation[0] += 1
+        return build(d), d
+
+
+# ---- the database file ---------------------------------------------------------------------
+def db_path() -> Path:
+    """Where the per-user tuning database lives (``$CLNN_TUNING_DB`` wins)."""
+    env = os.environ.get("CLNN_TUNING_DB")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "clnn" / "tuning.json"
+
+
+def _read(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        _warn_once(("db", str(path), type(e).__name__),
+                   f"clnn tuning: ignoring unreadable tuning database {path}: {e}")
+        return {}
+    if (not isinstance(data, dict) or data.get("format") != _FORMAT
+            or data.get("version") != FORMAT_VERSION or not isinstance(data.get("devices"), dict)):
+        ver = data.get("version") if isinstance(data, dict) else None
+        _warn_once(("db", str(path), "format"),
+                   f"clnn tuning: ignoring tuning database {path}: not a {_FORMAT} "
+                   f"version {FORMAT_VERSION} file (version {ver!r}); re-run `clnn tune`")
+        return {}
+    return {k: v for k, v in data["devices"].items() if isinstance(v, dict)}
+
+
+def load_db() -> dict:
+    """The database's devices as ``{device key: {"entries": {...}, ...}}`` ({} when absent
+    or unusable). Re-read when the file changes."""
+    path = db_path()
+    try:
+        st = path.stat()
+        stamp = (str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (str(path), None, None)
+    if _db_cache["key"] != stamp:
+        with _lock:
+            _db_cache["db"] = _read(path) if stamp[1] is not None else {}
+            _db_cache["key"] = stamp
+            _cache.clear()
+            _generation[0] += 1
+    return _db_cache["db"]
+
+
+def clear_cache() -> None:
+    """Forget every looked-up value (the next lookup re-reads the database)."""
+    with _lock:
+        _cache.clear()
+        _rejected.clear()
+        _db_cache["key"] = None
+        _generation[0] += 1
+
+
+def store(device: DeviceInfo, family: str, variant: str, dtype: str, size_class: str,
+          values: dict, info: Optional[dict] = None, scope: str = "device") -> Path:
+    """Write ``values`` as the tuned tunables of one (device, family, variant, dtype,
+    size_class) into the database (``scope="vendor"``: for every device of this vendor/type).
+    The file is replaced atomically; an unusable old file is replaced with a warning."""
+    if scope not in ("device", "vendor"):
+        raise ValueError(f"scope must be 'device' or 'vendor', not {scope!r}")
+    path = db_path()
+    with _lock:
+        devices = dict(load_db())
+        key = device.key if scope == "device" else "vendor:" + vendor_key(device)
+        rec = dict(devices.get(key, {}))
+        rec.update({"name": device.name, "platform": device.platform,
+                    "driver": device.driver_version, "type": device.type})
+        entries = dict(rec.get("entries", {})) if isinstance(rec.get("entries"), dict) else {}
+        entry = {"params": {k: int(v) for k, v in values.items()},
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        entry.update(info or {})
+        entries[f"{family}/{variant}/{dtype}/{size_class}"] = entry
+        rec["entries"] = entries
+        devices[key] = rec
+        data = {"format": _FORMAT, "version": FORMAT_VERSION, "devices": devices}
+        folder = path.parent
+        if not folder.exists():
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            os.chmod(folder, 0o700)
+        fd, tmp = tempfile.mkstemp(dir=str(folder), prefix=".tuning-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        _db_cache["key"] = None
+        _cache.clear()
+        _generation[0] += 1
+    return path

@@ -1,0 +1,205 @@
+"""``clnn tune NAME``: measure kernel candidates on one device and store the winners.
+
+Each kernel family (``"gemv"``, ``"gemm"``, ...) plugs into the tuner from its own module with
+one call at import time::
+
+    from clnn.tune import register_tuner
+    register_tuner("gemv", candidates_fn, bench_fn, module="clnn.gemv")
+
+The contract of the two functions:
+
+``candidates_fn(device, dtype, quick) -> Iterable[(variant, size_class, params)]``
+    ``device`` is a :class:`clnn.DeviceInfo`, ``dtype`` is ``"float"`` or ``"double"`` and
+    ``quick`` asks for a short list (a CI smoke run). Yields every candidate worth measuring:
+    ``variant`` and ``size_class`` are the strings that ``clnn.tuning.params`` is later asked
+    for, ``params`` is a complete dict of tunables (UPPERCASE names, ints) as the op renders its
+    kernel with. Candidates that the device cannot run (work-group too large, local memory)
+    should not be yielded; any that still fail are skipped with a note.
+
+``bench_fn(rt, variant, dtype, size_class, params) -> float``
+    Runs the op on ``rt`` (a :class:`clnn.Runtime`) with exactly these ``params`` on a problem
+    typical of ``size_class`` and returns its median seconds per call (lower is better). It
+    must build the kernel with ``params`` (not the looked-up defaults) and check the result
+    once against numpy, raising :class:`clnn.ClnnError` (e.g. ``BuildError``) or
+    ``AssertionError`` when the candidate is wrong or cannot build; such a candidate is
+    skipped, never stored. It may return ``float("inf")`` to reject a candidate.
+
+The tuner times every candidate of one (variant, dtype, size_class) group, keeps the fastest,
+and writes it with :func:`clnn.tuning.store` into the per-user tuning database (see
+:mod:`clnn.tuning`: ``$CLNN_TUNING_DB``, else ``$XDG_CACHE_HOME/clnn/tuning.json``, else
+``~/.cache/clnn/tuning.json``), keyed by device name, driver version, dtype, variant and size
+class. The defaults themselves are always among the measured candidates (the tuner adds them
+when ``candidates_fn`` does not), so a stored winner is never slower than the defaults on the
+tuner's own measurement.
+
+Command line (dispatched by :mod:`clnn.cli`)::
+
+    clnn tune gemv [--device SPEC] [--dtype float32|float64|all] [--quick] [--dry-run]
+                   [--variant V] [--size-class S] [--json FILE]
+
+Example:
+    >>> from clnn.tune import tuners
+    >>> import clnn.gemv  # registers the gemv tuner
+    >>> "gemv" in tuners()
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from .errors import ClnnError
+
+__all__ = ["register_tuner", "tuners", "Tuner", "tune", "add_arguments", "run"]
+
+CandidatesFn = Callable[[Any, str, bool], Iterable[Tuple[str, str, dict]]]
+BenchFn = Callable[[Any, str, str, str, dict], float]
+
+
+@dataclass(frozen=True)
+class Tuner:
+    """One family's tuning hooks (see the module docstring for the contract)."""
+
+    family: str
+    candidates: CandidatesFn
+    bench: BenchFn
+
+
+_TUNERS: Dict[str, Tuner] = {}
+# family -> module that registers it when imported (the CLI imports lazily)
+_MODULES = {"gemv": "clnn.gemv", "gemm": "clnn.gemm"}
+
+
+def register_tuner(family: str, candidates_fn: CandidatesFn, bench_fn: BenchFn,
+                   module: Optional[str] = None) -> None:
+    """Register the tuning hooks of kernel family ``family`` (replaces an earlier one)."""
+    _TUNERS[family] = Tuner(family, candidates_fn, bench_fn)
+    if module:
+        _MODULES[family] = module
+
+
+def tuners() -> Dict[str, Tuner]:
+    """The registered tuners by family name."""
+    return dict(_TUNERS)
+
+
+def _tuner(family: str) -> Tuner:
+    if family not in _TUNERS and family in _MODULES:
+        importlib.import_module(_MODULES[family])
+    try:
+        return _TUNERS[family]
+    except KeyError:
+        raise ClnnError(f"no tuner registered for kernel family {family!r}") from None
+
+
+def _same(a: dict, b: dict) -> bool:
+    return {k: a[k] for k in sorted(a)} == {k: b[k] for k in sorted(b)}
+
+
+def tune(rt: Any, family: str, dtypes: Iterable[str], quick: bool = False,
+         variants: Optional[List[str]] = None, size_classes: Optional[List[str]] = None,
+         dry_run: bool = False, log: Callable[[str], None] = print) -> List[dict]:
+    """Measure every candidate of ``family`` on ``rt`` and store the fastest per group.
+
+    Returns one record per (variant, dtype, size_class): the winner, its time, the defaults'
+    time and the number of candidates tried. ``dry_run`` measures without storing.
+    """
+    from . import tuning
+
+    t = _tuner(family)
+    results: List[dict] = []
+    for dtype in dtypes:
+        groups: Dict[Tuple[str, str], List[dict]] = {}
+        for variant, sc, p in t.candidates(rt.device, dtype, quick):
+            if variants and variant not in variants:
+                continue
+            if size_classes and sc not in size_classes:
+                continue
+            lst = groups.setdefault((variant, sc), [])
+            if not any(_same(p, q) for q in lst):
+                lst.append(dict(p))
+        for (variant, sc), cands in groups.items():
+            base = tuning.defaults(rt.device, family, variant, dtype, sc)
+            if not any(_same(base, q) for q in cands):
+                cands.insert(0, base)
+            timed = []
+            for p in cands:
+                try:
+                    s = float(t.bench(rt, variant, dtype, sc, dict(p)))
+                except (ClnnError, AssertionError) as e:
+                    log(f"  skip {family}/{variant}/{dtype}/{sc} {p}: "
+                        f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                    continue
+                if not math.isfinite(s) or s <= 0:
+                    continue
+                timed.append((s, p))
+            if not timed:
+                log(f"  {family}/{variant}/{dtype}/{sc}: no candidate ran; nothing stored")
+                continue
+            timed.sort(key=lambda sp: sp[0])
+            best_s, best = timed[0]
+            base_s = next((s for s, p in timed if _same(p, base)), math.inf)
+            rec = {"family": family, "variant": variant, "dtype": dtype, "size_class": sc,
+                   "params": best, "seconds": best_s, "default_params": base,
+                   "default_seconds": base_s, "candidates": len(cands)}
+            results.append(rec)
+            speed = base_s / best_s if math.isfinite(base_s) else float("nan")
+            log(f"  {family}/{variant}/{dtype}/{sc}: best {best} {best_s * 1e6:.1f} us "
+                f"({speed:.2f}x the defaults, {len(timed)}/{len(cands)} ran)")
+            if not dry_run:
+                tuning.store(rt.device, family, variant, dtype, sc, best,
+                             {"seconds": best_s, "default_seconds": base_s})
+    return results
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """Options of ``clnn tune NAME`` (``--device`` is added by the CLI)."""
+    parser.add_argument("--dtype", default="all", choices=["float32", "float64", "all"],
+                        help="element type(s) to tune (default: all the device supports)")
+    parser.add_argument("--quick", action="store_true", help="few candidates (a smoke run)")
+    parser.add_argument("--dry-run", action="store_true", help="measure, store nothing")
+    parser.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    parser.add_argument("--size-class", action="append", dest="size_class",
+                        help="only this size class (repeatable)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+
+
+def run(args: argparse.Namespace, name: str) -> int:
+    """Entry point of ``clnn tune NAME``; returns the exit status."""
+    from . import tuning
+    from .bench.timing import write_json
+    from .runtime import Runtime
+
+    with Runtime(getattr(args, "device", None)) as rt:
+        if args.dtype == "all":
+            dtypes = ["float"] + (["double"] if rt.device.fp64 else [])
+        else:
+            dtypes = ["float" if args.dtype == "float32" else "double"]
+            if dtypes == ["double"] and not rt.device.fp64:
+                raise ClnnError(f"device {rt.device.name!r} lacks fp64")
+        print(f"tuning {name} on {rt.device}")
+        print(f"database: {tuning.db_path()}" + (" (dry run: not written)"
+                                                 if args.dry_run else ""))
+        t0 = time.perf_counter()
+        res = tune(rt, name, dtypes, quick=args.quick, variants=args.variant,
+                   size_classes=args.size_class, dry_run=args.dry_run)
+        print(f"done: {len(res)} groups in {time.perf_counter() - t0:.1f} s")
+        if args.json:
+            write_json(args.json, {"device": rt.device.as_dict(), "family": name,
+                                   "results": res})
+    return 0 if res else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    p = argparse.ArgumentParser(prog="python -m clnn.tune")
+    p.add_argument("name")
+    p.add_argument("--device", default=None)
+    add_arguments(p, "")
+    a = p.parse_args()
+    sys.exit(run(a, a.name))

@@ -92,3 +92,16 @@ def test_runtime_by_spec_and_repr(device):
 def test_bad_device_spec():
     with pytest.raises(clnn.DeviceError):
         clnn.Runtime("no-such-device-anywhere")
+
+
+def test_fp64_refused_on_device_without_it(device, monkeypatch):
+    import dataclasses
+
+    with clnn.Runtime(device) as rt:
+        monkeypatch.setattr(rt, "device", dataclasses.replace(rt.device, fp64=False))
+        with pytest.raises(clnn.UnsupportedError, match="cl_khr_fp64") as e:
+            rt.vector(np.ones(3))
+        assert rt.device.name in str(e.value)
+        with pytest.raises(clnn.UnsupportedError):
+            rt.matrix((2, 2), dtype=np.float64)
+        assert rt.vector(np.ones(3), dtype=np.float32).dtype == np.float32

@@ -5,12 +5,19 @@ is its *owner*; views (``a.T``, and later sub-vectors and sub-matrices) point at
 memory with their own offset, stride or leading dimension. Releasing the owner, or the runtime,
 releases every view of it; any later use raises :class:`clnn.ReleasedError`.
 
+Views never copy: ``v.subvector(off, n, stride)`` / ``v[i:j:k]``, ``a.submatrix(i, j, m, n)`` /
+``a[i0:i1, j0:j1]``, ``a.row(i)``, ``a.col(j)`` (a strided vector when the layout makes it so),
+``a.T`` and ``a.as_vector()``. Writing through a view changes the parent. A view that would
+reach outside its parent raises :class:`clnn.ShapeError`.
+
 Example:
     >>> import clnn
     >>> with clnn.Runtime("cpu") as rt:
     ...     a = rt.matrix([[1, 2, 3], [4, 5, 6]])
     ...     print(a.shape, a.layout, a.T.shape, a.T.layout)
+    ...     print(a.row(1).to_numpy(), a.col(2).stride, a[:, 1:].to_numpy().tolist())
     (2, 3) row (3, 2) col
+    [4. 5. 6.] 3 [[2.0, 3.0], [5.0, 6.0]]
 """
 
 from __future__ import annotations
@@ -21,12 +28,12 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 import pyopencl as cl
 
-from .errors import DTypeError, OutOfMemoryError, ReleasedError, ShapeError
+from .errors import DTypeError, OperandError, OutOfMemoryError, ReleasedError, ShapeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .runtime import Runtime
 
-__all__ = ["Array", "Vector", "Matrix", "as_dtype", "LAYOUTS"]
+__all__ = ["Array", "Vector", "Matrix", "as_dtype", "LAYOUTS", "subvector", "submatrix"]
 
 LAYOUTS = ("row", "col")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -74,6 +81,26 @@ def host_array(data: Any, dtype: Any, ndim: int, what: str) -> np.ndarray:
     if arr.size == 0:
         raise ShapeError(f"{what}: empty input (shape {arr.shape}); sizes must be >= 1")
     return arr.astype(dt, copy=False)
+
+
+def _index(v: Any, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise ShapeError(f"{what} {v!r} is not an integer")
+    return int(v)
+
+
+def _slice(key: Any, length: int, what: str) -> tuple:
+    """(start, count, step) of a slice over ``length`` elements; positive steps only."""
+    if not isinstance(key, slice):
+        raise OperandError(f"{what}: index {key!r} is not a slice; clnn views are taken with "
+                           "slices (v[i:i+1] is a 1-element view; read values with to_numpy())")
+    start, stop, step = key.indices(length)
+    if step <= 0:
+        raise ShapeError(f"{what}: slice step {step} must be positive")
+    count = len(range(start, stop, step))
+    if count < 1:
+        raise ShapeError(f"{what}: slice {key!r} of {length} elements is empty")
+    return start, count, step
 
 
 class Array:
@@ -254,6 +281,45 @@ class Vector(Array):
             self._write_span(host)
         return self
 
+    # ---- views ----------------------------------------------------------------------------
+    def subvector(self, offset: int, n: int, stride: int = 1) -> Vector:
+        """The view of ``n`` elements from element ``offset``, every ``stride``-th (no copy).
+
+        ``offset``, ``n`` and ``stride`` count elements of this vector (a view of a strided
+        vector is strided again). Out of range raises :class:`ShapeError`.
+
+        Example:
+            >>> import clnn
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     v = rt.vector([0, 1, 2, 3, 4, 5, 6])
+            ...     print(v.subvector(1, 3, stride=2).to_numpy(), v[::3].to_numpy())
+            [1. 3. 5.] [0. 3. 6.]
+        """
+        self._live()
+        offset = _index(offset, "subvector: offset")
+        n = _index(n, "subvector: length")
+        stride = _index(stride, "subvector: stride")
+        if stride < 1:
+            raise ShapeError(f"subvector: stride {stride} must be >= 1")
+        if n < 1:
+            raise ShapeError(f"subvector: length {n} must be >= 1")
+        if offset < 0 or offset + (n - 1) * stride >= self.n:
+            raise ShapeError(f"subvector: {n} elements from {offset} with stride {stride} do "
+                             f"not fit in {self._describe()}")
+        return Vector(self.runtime, n, self.dtype, owner=self._owner,
+                      offset=self.offset + offset * self.stride, stride=self.stride * stride)
+
+    def __getitem__(self, key: Any) -> Vector:
+        start, count, step = _slice(key, self.n, "Vector[]")
+        return self.subvector(start, count, step)
+
+
+def subvector(v: Vector, offset: int, n: int, stride: int = 1) -> Vector:
+    """``v.subvector(offset, n, stride)``: a view sharing ``v``'s memory."""
+    if not isinstance(v, Vector):
+        raise OperandError(f"subvector: expected a clnn.Vector, got {type(v).__name__}")
+    return v.subvector(offset, n, stride)
+
 
 class Matrix(Array):
     """A 2-d device array, ``shape == (m, n)``, stored in ``layout`` "row" or "col".
@@ -349,6 +415,94 @@ class Matrix(Array):
             self._host_view(host)[...] = arr
             self._write_span(host)
         return self
+
+    # ---- views ----------------------------------------------------------------------------
+    def _at(self, i: int, j: int) -> int:
+        """Element offset of (i, j) in the owner's buffer."""
+        if self.layout == "row":
+            return self.offset + i * self.ld + j
+        return self.offset + i + j * self.ld
+
+    def submatrix(self, i: int, j: int, m: int, n: int) -> Matrix:
+        """The ``m x n`` view whose top-left element is ``(i, j)`` (same layout and ``ld``).
+
+        Example:
+            >>> import clnn, numpy as np
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     a = rt.matrix(np.arange(12.0).reshape(3, 4))
+            ...     print(a.submatrix(1, 1, 2, 2).to_numpy())
+            [[ 5.  6.]
+             [ 9. 10.]]
+        """
+        self._live()
+        i = _index(i, "submatrix: row")
+        j = _index(j, "submatrix: column")
+        m = _index(m, "submatrix: rows")
+        n = _index(n, "submatrix: columns")
+        if m < 1 or n < 1:
+            raise ShapeError(f"submatrix: shape ({m}, {n}) must be at least (1, 1)")
+        if i < 0 or j < 0 or i + m > self.m or j + n > self.n:
+            raise ShapeError(f"submatrix: ({m}, {n}) at ({i}, {j}) does not fit in "
+                             f"{self._describe()}")
+        return Matrix(self.runtime, m, n, self.dtype, self.layout, owner=self._owner,
+                      offset=self._at(i, j), ld=self.ld)
+
+    def row(self, i: int) -> Vector:
+        """Row ``i`` as a vector view (stride 1 in "row" layout, ``ld`` in "col")."""
+        self._live()
+        i = _index(i, "row: index")
+        if not 0 <= i < self.m:
+            raise ShapeError(f"row: index {i} out of range for {self._describe()}")
+        return Vector(self.runtime, self.n, self.dtype, owner=self._owner, offset=self._at(i, 0),
+                      stride=1 if self.layout == "row" else self.ld)
+
+    def col(self, j: int) -> Vector:
+        """Column ``j`` as a vector view (stride 1 in "col" layout, ``ld`` in "row")."""
+        self._live()
+        j = _index(j, "col: index")
+        if not 0 <= j < self.n:
+            raise ShapeError(f"col: index {j} out of range for {self._describe()}")
+        return Vector(self.runtime, self.m, self.dtype, owner=self._owner, offset=self._at(0, j),
+                      stride=1 if self.layout == "col" else self.ld)
+
+    def as_vector(self) -> Vector:
+        """All elements as one vector view, in storage order (contiguous matrices only)."""
+        self._live()
+        if not self.contiguous:
+            raise ShapeError(f"as_vector: {self._describe()} is not contiguous (ld != "
+                             f"{'n' if self.layout == 'row' else 'm'}); copy it first")
+        return Vector(self.runtime, self.m * self.n, self.dtype, owner=self._owner,
+                      offset=self.offset)
+
+    def __getitem__(self, key: Any) -> Any:
+        """``a[i0:i1, j0:j1]`` (unit steps) is a submatrix, ``a[i, :]`` a row view and
+        ``a[:, j]`` a column view; all share memory."""
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise OperandError(f"Matrix[]: index with two slices, a[i0:i1, j0:j1], not {key!r}")
+        ki, kj = key
+        self._live()
+        if not isinstance(ki, slice):
+            i = _index(ki, "Matrix[]: row")
+            i = i + self.m if i < 0 else i
+            j0, nj, sj = _slice(kj, self.n, "Matrix[]")
+            return self.row(i).subvector(j0, nj, sj)
+        if not isinstance(kj, slice):
+            j = _index(kj, "Matrix[]: column")
+            j = j + self.n if j < 0 else j
+            i0, ni, si = _slice(ki, self.m, "Matrix[]")
+            return self.col(j).subvector(i0, ni, si)
+        i0, ni, si = _slice(ki, self.m, "Matrix[]")
+        j0, nj, sj = _slice(kj, self.n, "Matrix[]")
+        if si != 1 or sj != 1:
+            raise ShapeError("Matrix[]: a submatrix view needs unit slice steps")
+        return self.submatrix(i0, j0, ni, nj)
+
+
+def submatrix(a: Matrix, i: int, j: int, m: int, n: int) -> Matrix:
+    """``a.submatrix(i, j, m, n)``: a view sharing ``a``'s memory."""
+    if not isinstance(a, Matrix):
+        raise OperandError(f"submatrix: expected a clnn.Matrix, got {type(a).__name__}")
+    return a.submatrix(i, j, m, n)
 
 
 def check_size(n: Any, what: str) -> int:

@@ -1,5 +1,15 @@
 """gemm: ``C := alpha*op(A) op(B) + beta*C`` for every combination of layouts and transposes.
 
+Two paths, chosen by problem size and device (see ``kernels/gemm.cl.mako``):
+
+* ``"packed"`` (CPU devices, all but tiny problems): op(A) and op(B) are copied into
+  contiguous row/column panels (workspace buffers kept by the runtime and reused), then one
+  work-item per MR x NR register tile multiplies the panels. Every layout and transpose
+  becomes the same fast kernel.
+* ``"ref"`` (GPUs, and tiny problems anywhere): local-memory tiles, one work-item per element.
+
+Tunables live in the tuning database (``clnn tune gemm``); the defaults derive from the device.
+
 Example:
     >>> import clnn
     >>> with clnn.Runtime("cpu") as rt:
@@ -11,58 +21,160 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import statistics
+import time
 from typing import Optional
 
 import numpy as np
 
 from . import checks
 from .array import Matrix
+from .devices import DeviceInfo, cl_device
 from .launch import Plan, real_type, round_up
+from .tuning import ANY, register_defaults
 from .tuning import params as tuned_params
-from .tuning import register_defaults
 
-__all__ = ["mm", "gemm"]
+__all__ = ["mm", "gemm", "gemm_defaults", "size_class", "choose_variant"]
 
 _I = np.int32
 
-
-def gemm_defaults(device, variant: str, dtype: str) -> dict:
-    """Built-in gemm tunables (reference kernel): TS x TS work-groups."""
-    ts = 16 if device.max_work_group_size >= 256 else 8
-    return {"TS": ts}
-
-
-register_defaults("gemm", gemm_defaults)
+# m*n*k below which the packed path does not pay for its two extra launches
+PACKED_MIN_WORK = 24 ** 3
+# size classes of the tuning database: m*n*k thresholds
+_LARGE_WORK = 2 ** 28  # about 645^3: the 1024^3 and 2048^3 class
+SIZE_CLASSES = ("medium", "large")
 
 
-def _plan(rt, a: Matrix, b: Matrix, c: Matrix) -> tuple:
-    rtype = real_type(a.dtype)
-    variant = a.layout[0] + b.layout[0] + c.layout[0]
-    p = tuned_params(rt.device, "gemm", variant, rtype)
-    key = ("gemm", variant, rtype)
+@functools.cache
+def _local_mem(device: DeviceInfo) -> int:
+    try:
+        return int(cl_device(device).local_mem_size)
+    except Exception:  # a device that vanished: assume the OpenCL minimum
+        return 16384
+
+
+def gemm_defaults(device: DeviceInfo, variant: str, dtype: str, size_class: str = ANY) -> dict:
+    """Built-in gemm tunables derived from the device.
+
+    ``"ref"``: TS x TS work-groups, the largest of 16/8/4 the device's work-group size and
+    local memory allow. ``"packed"``: an MR x NR register tile in vectors of VW lanes. A CPU
+    target with AVX2 has 16 vector registers of 8 floats: a 6 x 16 float tile (12
+    accumulators, 2 B vectors, 1 broadcast) is the classic fit; double uses 4 lanes.
+    """
+    if variant == "ref":
+        item = 8 if dtype == "double" else 4
+        ts = 16
+        while ts > 1 and (ts * ts > device.max_work_group_size
+                          or 2 * ts * (ts + 1) * item > _local_mem(device)):
+            ts //= 2
+        return {"TS": ts}
+    vw = 8 if dtype == "float" else 4
+    return {"MR": 6, "NR": 2 * vw, "VW": vw, "UK": 4, "KB": 64, "CACHE": 512}
+
+
+def _validate(device: DeviceInfo, variant: str, dtype: str, p: dict) -> None:
+    if variant == "ref":
+        ts = p["TS"]
+        if ts * ts > device.max_work_group_size:
+            raise ValueError(f"TS={ts}: {ts * ts} work-items exceed the device's "
+                             f"{device.max_work_group_size}")
+        return
+    if p["VW"] not in (1, 2, 4, 8, 16):
+        raise ValueError(f"VW={p['VW']} is not 1, 2, 4, 8 or 16")
+    if p["NR"] % p["VW"]:
+        raise ValueError(f"NR={p['NR']} is not a multiple of VW={p['VW']}")
+    if p["MR"] > 32 or p["NR"] > 128 or p["MR"] * p["NR"] > 1024 or p["UK"] > 16:
+        raise ValueError(f"register tile {p['MR']}x{p['NR']} (UK={p['UK']}) is too large")
+
+
+register_defaults("gemm", gemm_defaults, _validate)
+
+
+def size_class(m: int, n: int, k: int) -> str:
+    """The tuning size class of an m x n x k product."""
+    return "large" if m * n * k >= _LARGE_WORK else "medium"
+
+
+def choose_variant(device: DeviceInfo, m: int, n: int, k: int) -> str:
+    """``"packed"`` on CPU devices for all but tiny products, ``"ref"`` otherwise."""
+    if device.type == "CPU" and m * n * k >= PACKED_MIN_WORK:
+        return "packed"
+    return "ref"
+
+
+# ---- plans and workspace -------------------------------------------------------------------
+def _kernel_plan(rt, kind: str, rtype: str, layouts: dict, p: dict, args: list) -> Plan:
+    """The Plan of one kernel of the gemm template (cached on the runtime)."""
+    render = dict(layouts)
+    if kind == "ref":
+        render.update(TS=p["TS"], VW=1)
+    elif kind == "pack_a":
+        render.update(MR=p["MR"], KB=p["KB"], VW=1)
+    elif kind == "pack_b":
+        render.update(NR=p["NR"], KB=p["KB"], VW=1)
+    else:
+        render.update(MR=p["MR"], NR=p["NR"], VW=p["VW"], UK=p["UK"])
+    key = ("gemm", kind, rtype, tuple(sorted(render.items())))
     plan = rt._plans.get(key)
     if plan is None:
-        k = rt.programs.kernel("gemm.cl.mako", "gemm_ref", dtype=rtype, la=a.layout,
-                               lb=b.layout, lc=c.layout, VW=1, **p)
-        d = a.dtype.type
-        plan = Plan(rt, k, [_I, _I, _I, d, None, _I, _I, None, _I, _I, d, None, _I, _I], p)
+        k = rt.programs.kernel("gemm.cl.mako", f"gemm_{kind}", dtype=rtype, variant=kind,
+                               **render)
+        plan = Plan(rt, k, args, render)
         rt._plans[key] = plan
-    return plan, p
+    return plan
 
 
-def mm(a: Matrix, b: Matrix, out: Optional[Matrix] = None, alpha: float = 1.0,
-       beta: float = 0.0) -> Matrix:
-    """``out := alpha * a @ b + beta * out`` (BLAS gemm); returns ``out``.
+def _workspace(rt, role: str, nelem: int, dtype: np.dtype):
+    """A scratch vector of at least ``nelem`` elements, kept by the runtime for reuse (it
+    grows to the next power of two and is released with the runtime)."""
+    key = ("gemm-workspace", role, dtype.str)
+    ws = rt._plans.get(key)
+    if ws is None or ws.released or ws.n < nelem:
+        if ws is not None:
+            ws.release()
+        size = 1 << max(12, (nelem - 1).bit_length())
+        ws = rt.vector(size, dtype=dtype)
+        rt._plans[key] = ws
+    return ws
 
-    ``a`` and ``b`` may be transposed views. With ``beta == 0`` the old ``out`` is never read.
-    Without ``out`` a new row-layout matrix is allocated on the operands' runtime.
 
-    Example:
-        >>> import clnn
-        >>> with clnn.Runtime("cpu") as rt:
-        ...     print(clnn.mm(rt.matrix([[1, 2]]), rt.matrix([[3], [4]])).to_numpy())
-        [[11.]]
-    """
+def _launch(rt, variant: str, p: dict, a: Matrix, b: Matrix, c: Matrix, alpha: float,
+            beta: float) -> None:
+    m, k = a.shape
+    n = b.n
+    rtype = real_type(a.dtype)
+    d = a.dtype.type
+    if variant == "ref":
+        plan = _kernel_plan(rt, "ref", rtype, {"la": a.layout, "lb": b.layout, "lc": c.layout},
+                            p, [_I, _I, _I, d, None, _I, _I, None, _I, _I, d, None, _I, _I])
+        ts = p["TS"]
+        plan.launch((round_up(m, ts), round_up(n, ts)), (ts, ts),
+                    (m, n, k, d(alpha), a._owner._buf, a.offset, a.ld, b._owner._buf,
+                     b.offset, b.ld, d(beta), c._owner._buf, c.offset, c.ld))
+        return
+    mr, nr, kb = p["MR"], p["NR"], p["KB"]
+    mb, nb, kblocks = -(-m // mr), -(-n // nr), -(-k // kb)
+    # row panels per chunk: as many as fit CACHE KiB of the A panels (at least one)
+    rb = max(1, min(mb, p["CACHE"] * 1024 // (mr * k * a.dtype.itemsize)))
+    pack_a = _kernel_plan(rt, "pack_a", rtype, {"la": a.layout}, p,
+                          [_I, _I, None, _I, _I, None])
+    pack_b = _kernel_plan(rt, "pack_b", rtype, {"lb": b.layout}, p,
+                          [_I, _I, None, _I, _I, None])
+    tile = _kernel_plan(rt, "tile", rtype, {"lc": c.layout}, p,
+                        [_I, _I, _I, d, None, None, d, None, _I, _I, _I])
+    # the lock spans the three launches: another thread must not repack the workspace
+    # between this call's packing and its multiplication
+    with rt._lock:
+        wa = _workspace(rt, "a", mb * mr * k, a.dtype)
+        wb = _workspace(rt, "b", nb * nr * k, a.dtype)
+        pack_a.launch((kblocks, mb), (1, 1), (m, k, a._owner._buf, a.offset, a.ld, wa._buf))
+        pack_b.launch((kblocks, nb), (1, 1), (n, k, b._owner._buf, b.offset, b.ld, wb._buf))
+        tile.launch((mb * nb,), (1,), (m, n, k, d(alpha), wa._buf, wb._buf, d(beta),
+                                       c._owner._buf, c.offset, c.ld, rb))
+
+
+def _check(a: Matrix, b: Matrix, out: Optional[Matrix], alpha, beta) -> tuple:
     checks.need(a, Matrix, "mm", "a")
     checks.need(b, Matrix, "mm", "b")
     if out is not None:
@@ -79,21 +191,114 @@ def mm(a: Matrix, b: Matrix, out: Optional[Matrix] = None, alpha: float = 1.0,
     n = b.n
     alpha = checks.scalar(alpha, "mm", "alpha")
     beta = checks.scalar(beta, "mm", "beta")
-    rt = a.runtime
-    if out is None:
-        out = rt.matrix((m, n), dtype=a.dtype)
-        beta = 0.0
-    else:
+    if out is not None:
         if out.shape != (m, n):
             raise checks.ShapeError(f"mm: a @ b has shape {(m, n)} but out has shape "
                                     f"{out.shape}")
         checks.no_overlap("mm", out, a, b)
-    plan, p = _plan(rt, a, b, out)
-    ts = p["TS"]
-    plan.launch((round_up(m, ts), round_up(n, ts)), (ts, ts),
-                (m, n, k, alpha, a._owner._buf, a.offset, a.ld, b._owner._buf, b.offset, b.ld,
-                 beta, out._owner._buf, out.offset, out.ld))
+    return m, n, k, alpha, beta
+
+
+def _mm(a: Matrix, b: Matrix, out: Optional[Matrix], alpha, beta,
+        variant: Optional[str] = None, params: Optional[dict] = None) -> Matrix:
+    """:func:`mm` with the path and tunables forced (tests and the tuner use this)."""
+    m, n, k, alpha, beta = _check(a, b, out, alpha, beta)
+    rt = a.runtime
+    if variant is None:
+        variant = choose_variant(rt.device, m, n, k)
+    if params is None:
+        sc = size_class(m, n, k) if variant == "packed" else ANY
+        params = tuned_params(rt.device, "gemm", variant, real_type(a.dtype), sc)
+    if out is None:
+        out = rt.matrix((m, n), dtype=a.dtype)
+        beta = 0.0
+    _launch(rt, variant, params, a, b, out, alpha, beta)
     return out
 
 
+def mm(a: Matrix, b: Matrix, out: Optional[Matrix] = None, alpha: float = 1.0,
+       beta: float = 0.0) -> Matrix:
+    """``out := alpha * a @ b + beta * out`` (BLAS gemm); returns ``out``.
+
+    ``a`` and ``b`` may be transposed views or sub-matrix views, in either layout. With
+    ``beta == 0`` the old ``out`` is never read. Without ``out`` a new row-layout matrix is
+    allocated on the operands' runtime. Bad arguments raise before anything is written.
+
+    Example:
+        >>> import clnn
+        >>> with clnn.Runtime("cpu") as rt:
+        ...     print(clnn.mm(rt.matrix([[1, 2]]), rt.matrix([[3], [4]])).to_numpy())
+        [[11.]]
+    """
+    return _mm(a, b, out, alpha, beta)
+
+
 gemm = mm
+
+
+# ---- tuning hooks (clnn tune gemm) ---------------------------------------------------------
+def _problem(size_class_: str, quick: bool) -> tuple:
+    if size_class_ == "large":
+        return (512, 512, 512) if quick else (1024, 1024, 1024)
+    if size_class_ == "medium":
+        return (64, 392, 256) if quick else (128, 784, 512)
+    return (128, 128, 128) if quick else (256, 256, 256)
+
+
+def tune_candidates(device: DeviceInfo, dtype: str, quick: bool):
+    """Candidates for ``clnn tune gemm`` (see :mod:`clnn.tune` for the contract)."""
+    if device.type != "CPU":
+        for ts in (4, 8, 16, 32):
+            if ts * ts <= device.max_work_group_size:
+                yield "ref", ANY, {"TS": ts}
+        return
+    vws = (8, 16) if dtype == "float" else (4, 8)
+    shapes = []
+    for vw in vws:
+        for mr, nv in ((4, 2), (6, 2), (8, 1), (4, 3), (8, 2), (3, 4), (4, 4)):
+            if mr * nv * vw <= (128 if vw * (4 if dtype == "float" else 8) <= 32 else 256):
+                shapes.append((mr, nv * vw, vw))
+    if quick:
+        shapes = shapes[:3]
+    for sc in SIZE_CLASSES:
+        for mr, nr, vw in shapes:
+            for uk in ((4,) if quick else (2, 4, 8)):
+                yield "packed", sc, {"MR": mr, "NR": nr, "VW": vw, "UK": uk, "KB": 64}
+
+
+def tune_bench(rt, variant: str, dtype: str, size_class_: str, params: dict,
+               quick: bool = False) -> float:
+    """Median seconds of one mm with ``params`` on a problem typical of ``size_class_``;
+    raises AssertionError when the result is wrong."""
+    m, n, k = _problem(size_class_, quick)
+    dt = np.float32 if dtype == "float" else np.float64
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((m, k)).astype(dt)
+    B = rng.standard_normal((k, n)).astype(dt)
+    with rt.matrix(A) as a, rt.matrix(B) as b, rt.matrix((m, n), dtype=dt) as c:
+        _mm(a, b, c, 1.0, 0.0, variant=variant, params=params)
+        got = c.to_numpy()
+        ref = A.astype(np.float64) @ B.astype(np.float64)
+        tol = (1e-4 if dt == np.float32 else 1e-12) * np.sqrt(k)
+        err = np.max(np.abs(got - ref)) / max(1.0, float(np.max(np.abs(ref))))
+        assert err <= tol, f"gemm {variant} {params}: relative error {err:.3g} > {tol:.3g}"
+        times = []
+        reps = 5 if m * n * k < 2 ** 26 else 3
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            for _ in range(3):
+                _mm(a, b, c, 1.0, 0.0, variant=variant, params=params)
+            rt.finish()
+            times.append((time.perf_counter() - t0) / 3)
+    return statistics.median(times)
+
+
+def _register_tuner() -> None:
+    try:
+        from .tune import register_tuner
+    except ImportError:  # pragma: no cover - tuner not present in this build
+        return
+    register_tuner("gemm", tune_candidates, tune_bench, module="clnn.gemm")
+
+
+_register_tuner()

@@ -3,21 +3,50 @@ gemm.cl.mako -- C := alpha * A B + beta * C   (BLAS level 3, general matrix-matr
 
 A is m x k, B is k x n, C is m x n, as the operation sees them; each is stored in its own
 layout ("row": element (i, j) at X[offX + i*ldX + j]; "col": at X[offX + i + j*ldX]), so a
-transposed operand is just the other layout. With beta == 0 the old C is never read.
+transposed operand is just the other layout. Offsets and leading dimensions are arguments, so
+sub-matrix views work. With beta == 0 the old C is never read (a NaN there cannot leak).
 
-This is the portable reference kernel: one work-item per element of C, TS x TS work-groups
-staging tiles of A and B in local memory.
+Two variants, chosen by the render parameter ``variant``:
+
+"ref"     gemm_ref: portable, GPU-friendly. One work-item per element of C, TS x TS
+          work-groups staging tiles of A and B in local memory.
+
+"packed"  The register-tiled CPU path, three kernels launched in a row:
+          gemm_pack_a  copies op(A) into row panels of MR rows: element (i, p) goes to
+                       Ap[((i / MR) * k + p) * MR + i % MR]; rows past m are zero.
+          gemm_pack_b  copies op(B) into column panels of NR columns: element (p, j) goes to
+                       Bp[((j / NR) * k + p) * NR + j % NR]; columns past n are zero.
+          gemm_tile    one work-item (local size 1 x 1) per MR x NR tile of C, the row panel
+                       on dimension 0 so that consecutive work-groups share one B panel (it
+                       stays in L2). The tile is held in MR * NR/VW vector accumulators;
+                       each step of the k loop loads NR/VW vectors of the B panel (aligned
+                       pointer loads, not vloadN) and broadcasts MR scalars of the A panel,
+                       with ``a*b + c`` (contracted by -cl-mad-enable, not the fma() builtin).
+                       Edge tiles compute on the zero padding and mask their stores.
+          Packing makes every layout / transpose combination the same fast kernel and turns
+          every load of the inner loop into a contiguous stream.
 
 Render parameters:
   dtype        "float" | "double"
-  la, lb, lc   "row" | "col"         layouts of A, B and C
-  TS           tile side = work-group side (tunable; default 16, or 8 for small work-groups)
-  VW           unused by this kernel (common prelude), 1
+  variant      "ref" | "packed"
+  la, lb, lc   "row" | "col"         layouts of A, B (used by ref and the pack kernels) and C
+  TS           ref: tile side = work-group side (tunable; 16, or 8 for small work-groups)
+  MR           packed: rows of the register tile (tunable, e.g. 4..8)
+  NR           packed: columns of the register tile, a multiple of VW (tunable, e.g. 16..32)
+  VW           vector width of the accumulators (tunable: 8 for float on AVX2, 16 on AVX-512;
+               1 in the ref variant)
+  UK           packed: unroll factor of the k loop (tunable, 1..8)
+  KB           packed: k values per work-item of the pack kernels (tunable)
 
 Kernel arguments:
-  int m, int n, int k, real alpha, global real* A, int offA, int ldA,
-  global real* B, int offB, int ldB, real beta, global real* C, int offC, int ldC
+  gemm_ref     int m, int n, int k, real alpha, global real* A, int offA, int ldA,
+               global real* B, int offB, int ldB, real beta, global real* C, int offC, int ldC
+  gemm_pack_a  int m, int k, global real* A, int offA, int ldA, global real* Ap
+  gemm_pack_b  int n, int k, global real* B, int offB, int ldB, global real* Bp
+  gemm_tile    int m, int n, int k, real alpha, global real* Ap, global real* Bp,
+               real beta, global real* C, int offC, int ldC
 </%doc>
+<%page args="la=None, lb=None, lc=None, TS=None, MR=None, NR=None, UK=None, KB=None"/>\
 <%include file="common.cl.mako"/>
 <%
     def at(layout, name, i, j):
@@ -25,6 +54,7 @@ Kernel arguments:
             return "%s[(size_t)(%s) * ld%s + (%s)]" % (name, i, name, j)
         return "%s[(size_t)(%s) + (size_t)(%s) * ld%s]" % (name, i, j, name)
 %>
+%if variant == "ref":
 __kernel __attribute__((reqd_work_group_size(${TS}, ${TS}, 1)))
 void gemm_ref(const int m, const int n, const int k, const real alpha,
               __global const real* restrict A, const int offA, const int ldA,
@@ -51,3 +81,133 @@ void gemm_ref(const int m, const int n, const int k, const real alpha,
         ${at(lc, "C", "i", "j")} = (beta == 0) ? s : s + beta * ${at(lc, "C", "i", "j")};
     }
 }
+%elif variant == "pack_a":
+/* Ap panel ib, k values from p0: work-item (pb, ib) copies rows ib*MR .. ib*MR+MR-1 */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemm_pack_a(const int m, const int k, __global const real* restrict A, const int offA,
+                 const int ldA, __global real* restrict Ap)
+{
+    const int p0 = get_global_id(0) * ${KB}, ib = get_global_id(1);
+    const int p1 = min(k, p0 + ${KB});
+    const int i0 = ib * ${MR};
+    A += offA;
+    __global real* dst = Ap + ((size_t)ib * k + p0) * ${MR};
+    if (i0 + ${MR} <= m) {
+        for (int p = p0; p < p1; ++p, dst += ${MR}) {
+%for r in range(MR):
+            dst[${r}] = ${at(la, "A", "i0 + %d" % r, "p")};
+%endfor
+        }
+    } else {
+        for (int p = p0; p < p1; ++p, dst += ${MR}) {
+%for r in range(MR):
+            dst[${r}] = (i0 + ${r} < m) ? ${at(la, "A", "i0 + %d" % r, "p")} : (real)0;
+%endfor
+        }
+    }
+}
+%elif variant == "pack_b":
+/* Bp panel jb, k values from p0: work-item (pb, jb) copies columns jb*NR .. jb*NR+NR-1 */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemm_pack_b(const int n, const int k, __global const real* restrict B, const int offB,
+                 const int ldB, __global real* restrict Bp)
+{
+    const int p0 = get_global_id(0) * ${KB}, jb = get_global_id(1);
+    const int p1 = min(k, p0 + ${KB});
+    const int j0 = jb * ${NR};
+    B += offB;
+    __global real* dst = Bp + ((size_t)jb * k + p0) * ${NR};
+    if (j0 + ${NR} <= n) {
+        for (int p = p0; p < p1; ++p, dst += ${NR}) {
+%for c in range(NR):
+            dst[${c}] = ${at(lb, "B", "p", "j0 + %d" % c)};
+%endfor
+        }
+    } else {
+        for (int p = p0; p < p1; ++p, dst += ${NR}) {
+            for (int c = 0; c < ${NR}; ++c)
+                dst[c] = (j0 + c < n) ? ${at(lb, "B", "p", "j0 + c")} : (real)0;
+        }
+    }
+}
+%else:
+<%
+    NV = NR // VW
+    def comp(name, c):
+        return name if VW == 1 else "%s.s%x" % (name, c)
+%>
+<%def name="step(u)">\
+            {
+%for v in range(NV):
+                const realV b${v} = pb[${u * NV + v}];
+%endfor
+%for r in range(MR):
+                { const real a = pa[${u * MR + r}];
+%for v in range(NV):
+                  c${r}_${v} = a * b${v} + c${r}_${v};
+%endfor
+                }
+%endfor
+            }
+</%def>
+<%def name="stores()">\
+%for r in range(MR):
+%for c in range(NR):
+<% v, e = divmod(c, VW) %>\
+        { __global real* d = &${at(lc, "C", "i0 + %d" % r, "j0 + %d" % c)};
+          const real s = alpha * ${comp("c%d_%d" % (r, v), e)};
+          *d = (beta == 0) ? s : s + beta * *d; }
+%endfor
+%endfor
+</%def>
+/* C tile (ib, jb) = alpha * Ap panel ib . Bp panel jb + beta * C */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemm_tile(const int m, const int n, const int k, const real alpha,
+               __global const real* restrict Ap, __global const real* restrict Bp,
+               const real beta, __global real* restrict C, const int offC, const int ldC,
+               const int rb)
+{
+    /* work-group g -> tile (ib, jb): row panels in chunks of rb, the row panel fastest
+       within a chunk, so a chunk of A stays in cache while the B panels stream past it */
+    const int mb = (m + ${MR - 1}) / ${MR}, nb = (n + ${NR - 1}) / ${NR};
+    const int g = get_global_id(0), chunk = g / (rb * nb), rest = g - chunk * rb * nb;
+    const int rows = min(rb, mb - chunk * rb);
+    const int jb = rest / rows, ib = chunk * rb + rest % rows;
+    const int i0 = ib * ${MR}, j0 = jb * ${NR};
+    const __global real* pa = Ap + (size_t)ib * k * ${MR};
+    const __global realV* pb = (const __global realV*)(Bp + (size_t)jb * k * ${NR});
+    C += offC;
+%for r in range(MR):
+    realV ${", ".join("c%d_%d = 0" % (r, v) for v in range(NV))};
+%endfor
+    int p = 0;
+%if UK > 1:
+    for (; p + ${UK} <= k; p += ${UK}, pa += ${UK * MR}, pb += ${UK * NV}) {
+%for u in range(UK):
+${step(u)}\
+%endfor
+    }
+%endif
+    for (; p < k; ++p, pa += ${MR}, pb += ${NV}) {
+${step(0)}\
+    }
+    if (i0 + ${MR} <= m && j0 + ${NR} <= n) {
+${stores()}\
+    } else {  /* edge tile: spill the accumulators, store what lies inside C */
+        realV t[${MR * NV}];
+%for r in range(MR):
+%for v in range(NV):
+        t[${r * NV + v}] = c${r}_${v};
+%endfor
+%endfor
+        const real* ts = (const real*)t;
+        const int mr = min(${MR}, m - i0), nr = min(${NR}, n - j0);
+        for (int r = 0; r < mr; ++r)
+            for (int c = 0; c < nr; ++c) {
+                __global real* d = &${at(lc, "C", "i0 + r", "j0 + c")};
+                const real s = alpha * ts[r * ${NR} + c];
+                *d = (beta == 0) ? s : s + beta * *d;
+            }
+    }
+}
+%endif

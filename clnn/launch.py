@@ -6,16 +6,19 @@ This keeps a small call close to the cost of a raw ``enqueue_nd_range_kernel``.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Optional, Sequence
 
 import numpy as np
 import pyopencl as cl
 
+from .errors import ReleasedError
+
 
 class Plan:
     """A kernel with its argument types; ``launch`` sets arguments (if changed) and enqueues."""
 
-    __slots__ = ("kernel", "last", "params", "_queue", "_lock")
+    __slots__ = ("kernel", "last", "params", "_queue", "_lock", "_rt")
 
     def __init__(self, runtime: Any, kernel: cl.Kernel, arg_dtypes: Sequence[Any],
                  params: Optional[dict] = None):
@@ -25,9 +28,13 @@ class Plan:
         self.params = params or {}
         self._queue = runtime._queue
         self._lock = runtime._lock
+        self._rt = weakref.ref(runtime)  # no cycle: the runtime holds its plans
 
     def launch(self, gsize: tuple, lsize: Optional[tuple], args: tuple) -> None:
         with self._lock:
+            rt = self._rt()
+            if rt is None or rt._released:  # released by another thread since the op's checks
+                raise ReleasedError("the clnn.Runtime was released while this op was starting")
             if args != self.last:
                 self.kernel.set_args(*args)
                 self.last = args

@@ -4,10 +4,23 @@ A runtime is a ``with`` block. Buffers made from it belong to it; leaving the bl
 exception) releases every buffer still alive, then the queue and the context. Any later use
 raises :class:`clnn.ReleasedError`.
 
-Threads: one runtime may be used from several threads. Enqueueing (argument setting plus
-launch) and host transfers take the runtime's lock, so the queue sees whole operations in
-order. Releasing a runtime while another thread still uses it is an error on that thread
-(``ReleasedError``), not a crash.
+Memory: every buffer's size is checked against the device's largest allocation and the bytes
+held by all of this process's clnn buffers on the device are checked against its global
+memory, so asking for more than the device holds raises :class:`clnn.OutOfMemoryError`
+(naming the size and the limit) before OpenCL is asked; an allocation the driver still refuses
+raises the same error. The runtime stays usable afterwards.
+
+Threads: one runtime may be used from several threads at once, each with its own output
+buffers. The runtime holds a re-entrant lock; a kernel launch (argument setting plus enqueue),
+every host transfer and every allocation take it, so the in-order queue sees whole operations.
+What is safe and what is not:
+
+* safe: ops from many threads on one runtime, on shared inputs and separate outputs; reading
+  results from any thread; releasing the runtime while other threads work (their next clnn
+  call raises :class:`clnn.ReleasedError`, an op already enqueued completes first);
+* not safe: two threads writing the same output at once (the result is one of the two, or a
+  mix), or releasing an array while another thread is using that same array (release the
+  runtime instead, or join the threads first).
 
 Example:
     >>> import clnn
@@ -31,7 +44,25 @@ from .devices import DeviceInfo, cl_device, select_device
 from .errors import DeviceError, OutOfMemoryError, ReleasedError, ShapeError, UnsupportedError
 from .program import ProgramCache
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "device_bytes_in_use"]
+
+# Bytes held by live clnn buffers, per device (DeviceInfo.key), over every runtime of this
+# process: runtimes on one device share its memory.
+_mem_lock = threading.Lock()
+_device_bytes: dict = {}
+
+
+def device_bytes_in_use(device: DeviceInfo) -> int:
+    """Bytes held by this process's live clnn buffers on ``device`` (all runtimes)."""
+    with _mem_lock:
+        return _device_bytes.get(device.key, 0)
+
+
+def _is_oom(e: cl.Error) -> bool:
+    code = getattr(e, "code", None)
+    return isinstance(e, cl.MemoryError) or code in (
+        cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE, cl.status_code.OUT_OF_RESOURCES,
+        cl.status_code.OUT_OF_HOST_MEMORY, cl.status_code.INVALID_BUFFER_SIZE)
 
 
 class Runtime:
@@ -59,6 +90,9 @@ class Runtime:
         self._arrays: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._lock = threading.RLock()
         self.allocations = 0  # device buffers allocated so far (tests count them)
+        self._bytes = 0  # bytes held by this runtime's live buffers
+        #: the most bytes all clnn buffers on this device may hold (the device's global memory)
+        self.memory_limit: int = info.global_mem
         self._released = False
 
     # ---- lifetime -------------------------------------------------------------------------
@@ -97,6 +131,10 @@ class Runtime:
             for arr in list(self._arrays.values()):
                 arr.release()
             self._arrays.clear()
+            with _mem_lock:  # buffers that were not in _arrays any more (dying in a cycle)
+                left = _device_bytes.get(self.device.key, 0) - self._bytes
+                _device_bytes[self.device.key] = max(0, left)
+                self._bytes = 0
             self._plans.clear()
             self._programs.clear()
             self._released = True
@@ -123,8 +161,21 @@ class Runtime:
         self._live()
         return self._programs
 
+    @property
+    def bytes_in_use(self) -> int:
+        """Bytes held by this runtime's live buffers (0 once released)."""
+        return self._bytes
+
     def _forget(self, arr) -> None:
+        """Called once by every owner array as it releases its buffer."""
         self._arrays.pop(id(arr), None)
+        nbytes = getattr(arr, "_nbytes", 0) or 0
+        with _mem_lock:
+            if self._released or not nbytes:  # release() already settled the accounts
+                return
+            self._bytes -= nbytes
+            key = self.device.key
+            _device_bytes[key] = max(0, _device_bytes.get(key, 0) - nbytes)
 
     def __repr__(self) -> str:
         state = "released" if self._released else "open"
@@ -141,18 +192,47 @@ class Runtime:
         self._live()
         self._check_dtype(dt)
         nbytes = nelem * dt.itemsize
+        name = self.device.name
         limit = self.device.max_alloc
         if nbytes > limit:
             raise OutOfMemoryError(
-                f"{what}: {nbytes} bytes exceed the largest allocation of {self.device.name!r} "
+                f"{what}: {nbytes} bytes exceed the largest allocation of {name!r} "
                 f"({limit} bytes; global memory {self.device.global_mem} bytes)"
             )
+        key = self.device.key
+        with _mem_lock:  # reserve first, so that two threads cannot both pass the check
+            used = _device_bytes.get(key, 0)
+            if used + nbytes > self.memory_limit:
+                raise OutOfMemoryError(
+                    f"{what}: {nbytes} more bytes would bring clnn's buffers on {name!r} to "
+                    f"{used + nbytes} bytes, beyond the device's memory of {self.memory_limit} "
+                    f"bytes ({used} bytes in use); release buffers you no longer need"
+                )
+            _device_bytes[key] = used + nbytes
+            self._bytes += nbytes
+            self.allocations += 1
         try:
             buf = cl.Buffer(self._ctx, cl.mem_flags.READ_WRITE, nbytes)
-        except cl.MemoryError as e:
-            raise OutOfMemoryError(f"{what}: cannot allocate {nbytes} bytes on "
-                                   f"{self.device.name!r}: {e}") from None
-        self.allocations += 1
+            if self.device.type != "CPU":
+                # GPU drivers allocate at first use: touch one byte now so that a refusal
+                # surfaces here, as OutOfMemoryError, and not in a later kernel launch.
+                with self._lock:
+                    cl.enqueue_fill_buffer(self._queue, buf, np.uint8(0), 0, 1)
+        except cl.Error as e:
+            with _mem_lock:
+                self._bytes -= nbytes
+                _device_bytes[key] = max(0, _device_bytes.get(key, 0) - nbytes)
+            if _is_oom(e):
+                raise OutOfMemoryError(
+                    f"{what}: the device refused {nbytes} bytes on {name!r} (global memory "
+                    f"{self.device.global_mem} bytes, {used} bytes in use by clnn): {e}"
+                ) from None
+            raise
+        except BaseException:
+            with _mem_lock:
+                self._bytes -= nbytes
+                _device_bytes[key] = max(0, _device_bytes.get(key, 0) - nbytes)
+            raise
         return buf, nbytes
 
     def _register(self, arr):

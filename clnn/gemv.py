@@ -1,7 +1,21 @@
-"""gemv: ``y := alpha*op(A) x + beta*y`` -- checks first, then one kernel launch.
+"""gemv: ``y := alpha*op(A) x + beta*y`` -- checks first, then one (or two) kernel launches.
 
 Like every clnn operation it takes ``out=`` (written in place, returned, nothing allocated)
 or allocates its result on the operands' runtime when ``out`` is None.
+
+How a call runs (see ``kernels/gemv.cl.mako`` for the kernels):
+
+* ``a.layout == "row"`` (rows contiguous: a row-major matrix, or ``w.T`` of a col-major one)
+  runs ``gemv_row``, dot products of row blocks with x; ``"col"`` runs ``gemv_col``, sums of
+  scaled columns. When there are too few rows to keep the device busy the columns are split
+  across work-items, which write partial sums to a per-runtime workspace, and ``gemv_sum``
+  adds them up (with alpha and beta) in a second launch.
+* The tunables come from :mod:`clnn.tuning` (tuning database, shipped PoCL measurements,
+  device limits) per layout, dtype and size class (:func:`size_class`).
+* Everything that depends only on (layout, dtype, shape, alignment, unit strides) -- kernel
+  objects, launch geometry, split -- is computed once and cached on the runtime, so a repeated
+  call costs its argument checks, one dict lookup and the enqueue (``set_args`` is skipped when
+  the arguments did not change).
 
 Example:
     >>> import clnn
@@ -14,61 +28,247 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
+import pyopencl as cl
 
-from . import checks
+from . import checks, tuning
 from .array import Matrix, Vector
-from .launch import Plan, real_type, round_up
-from .tuning import params as tuned_params
-from .tuning import register_defaults
+from .launch import Plan, real_type
 
-__all__ = ["mv", "gemv"]
+__all__ = ["mv", "gemv", "size_class", "SIZE_CLASSES"]
 
 _I = np.int32
+_NP = {"float": np.float32, "double": np.float64}
+
+# ---- tunables -----------------------------------------------------------------------------
+SIZE_CLASSES = ("small", "large", "tall", "wide")
+"""``small``: at most 65536 elements (launch-bound); ``wide``: fewer than 64 rows and more
+columns than rows; ``tall``: fewer than 64 columns, more rows than columns; else ``large``."""
 
 
-def gemv_defaults(device, variant: str, dtype: str) -> dict:
-    """Built-in gemv tunables: CPU devices want one work-item per block of rows with wide
-    vector loads; GPUs want many work-items reading neighbouring addresses."""
-    vw = 16 if dtype == "float" else 8
+
+def size_class(m: int, n: int) -> str:
+    """The size class of an ``m x n`` gemv (as the operation sees ``A``), for tuning."""
+    if m * n <= 65536:
+        return "small"
+    if m < 64 and n > m:
+        return "wide"
+    if n < 64 and m >= n:
+        return "tall"
+    return "large"
+
+
+def gemv_defaults(device, variant: str, dtype: str, size_class: str = tuning.ANY) -> dict:
+    """Tunables derived from device limits: CPUs get one work-item per block of rows (or of
+    columns) with wide vector loads; GPUs get work-groups of many work-items reading
+    neighbouring addresses."""
+    wide = 16 if dtype == "float" else 8
+    cu = max(1, device.compute_units)
     if device.type == "CPU":
-        return {"WGS": 1, "RPT": 4, "VW": vw}
-    wgs = min(64, device.max_work_group_size)
+        if variant == "row":
+            return {"WGS": 1, "RPT": 4, "VW": wide, "NG": 8 * cu, "KMIN": 1024}
+        return {"WGS": 1, "RPT": 1, "VW": wide // 2, "ACC": 1, "CU": 4, "MB": 4096,
+                "NG": 8 * cu, "KMIN": 256}
+    wgs = 1
+    while wgs * 2 <= min(128, device.max_work_group_size):
+        wgs *= 2
     if variant == "row":
-        return {"WGS": wgs, "RPT": 1, "VW": 4}
-    return {"WGS": wgs, "RPT": 1, "VW": 1}
+        return {"WGS": wgs, "RPT": 1, "VW": 4 if dtype == "float" else 2, "NG": 64 * cu,
+                "KMIN": 4096}
+    return {"WGS": wgs, "RPT": 1, "VW": 1, "ACC": 0, "CU": 1, "MB": 1, "NG": 256 * cu,
+            "KMIN": 1024}
 
 
-register_defaults("gemv", gemv_defaults)
+def _validate(device, variant: str, dtype: str, p: dict) -> None:
+    for k in ("WGS", "VW"):
+        v = p.get(k, 1)
+        if v & (v - 1):
+            raise ValueError(f"{k}={v} is not a power of two")
+    if p.get("VW", 1) > 16:
+        raise ValueError(f"VW={p['VW']} is wider than 16")
+    if p.get("WGS", 1) > device.max_work_group_size:
+        raise ValueError(f"WGS={p['WGS']} exceeds the device's {device.max_work_group_size}")
+    if variant == "col" and p.get("ACC", 0) not in (0, 1):
+        raise ValueError(f"ACC={p['ACC']} is not 0 or 1")
+    if variant == "col" and p.get("ACC") == 1 and p.get("WGS", 1) != 1:
+        raise ValueError("ACC=1 needs WGS=1")
+    if p.get("RPT", 1) > 16 or p.get("CU", 1) > 8:
+        raise ValueError("RPT > 16 or CU > 8 (register pressure)")
 
 
-def _gemv_plan(rt, layout: str, dtype: np.dtype, a: Matrix, x: Vector) -> tuple:
+tuning.register_defaults("gemv", gemv_defaults, _validate)
+
+# Shipped measurements (``clnn tune gemv`` on PoCL 3.0, AMD EPYC, 2 cores, AVX2 target).
+_POCL = "The pocl project|CPU"
+tuning.register_builtin("gemv", {_POCL: {}})
+
+
+# ---- plans --------------------------------------------------------------------------------
+class _Call:
+    """Everything one (layout, dtype, shape, alignment, strides) needs to launch."""
+
+    __slots__ = ("main", "gsize", "lsize", "bpg", "cps", "split", "sum", "sgsize", "chunk",
+                 "params", "nsplit")
+
+    def __init__(self):
+        self.sum = None
+
+
+def _div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _geometry(layout: str, m: int, n: int, p: dict, incy1: bool) -> tuple:
+    """(gsize, lsize, bpg, cps, nsplit, split) of the main launch."""
+    vw, wgs, ng, kmin = p["VW"], p["WGS"], max(1, p["NG"]), max(1, p["KMIN"])
+    if layout == "row":
+        nblk = _div(m, p["RPT"])
+        s = 1
+        if nblk < ng and n >= 2 * kmin:
+            s = min(_div(ng, nblk), n // kmin)
+        cps = _div(_div(n, s), vw) * vw
+        s = _div(n, cps)
+        groups = max(1, min(nblk, _div(ng, s)))
+        bpg = _div(nblk, groups)
+        groups = _div(nblk, bpg)
+        return (groups * wgs, s), (wgs, 1), bpg, cps, s, s > 1
+    if p["ACC"] == 1:
+        nrb = _div(m, max(vw, p["MB"]))
+        mb = _div(_div(m, nrb), vw) * vw
+        nrb = _div(m, mb)
+        s = 1
+        if nrb < ng and n >= 2 * kmin:
+            s = min(_div(ng, nrb), n // kmin)
+        cps = _div(n, s)
+        s = _div(n, cps)
+        return (nrb, s), (1, 1), mb, cps, s, s > 1 or not incy1
+    nwi = _div(m, vw * p["RPT"])
+    s = 1
+    if nwi < ng and n >= 2 * kmin:
+        s = min(_div(ng, nwi), n // kmin)
+    cps = _div(n, s)
+    s = _div(n, cps)
+    return (_div(nwi, wgs) * wgs, s), (wgs, 1), 0, cps, s, s > 1
+
+
+def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1: bool,
+                incy1: bool, forced: Optional[dict] = None) -> _Call:
     rtype = real_type(dtype)
-    p = tuned_params(rt.device, "gemv", layout, rtype)
-    vw = p["VW"]
-    xinc1 = x.stride == 1
-    aligned = (a.offset % vw == 0 and a.ld % vw == 0
-               and (layout == "col" or (xinc1 and x.offset % vw == 0)))
-    key = ("gemv", layout, rtype, aligned, xinc1)
-    plan = rt._plans.get(key)
-    if plan is None:
+    sc = size_class(m, n)
+    dev = rt.device
+
+    def make(p: dict) -> _Call:
+        c = _Call()
+        c.params = p
+        gs, ls, c.bpg, c.cps, nsplit, c.split = _geometry(layout, m, n, p, incy1)
+        c.gsize, c.lsize = gs, ls
+        vw = p["VW"]
+        aligned = al % vw == 0 and (layout == "col" or (xinc1 and (c.cps % vw == 0)))
+        # every render parameter is given (the template is strict); unused ones are fixed
+        # so that they do not split the kernel cache
+        rp = {"WGS": p["WGS"], "RPT": p["RPT"], "VW": vw, "ACC": 0, "CU": 1}
+        if layout == "col":
+            rp["ACC"] = p["ACC"]
+            if p["ACC"] == 1:
+                rp.update(WGS=1, RPT=1, CU=p["CU"])
         k = rt.programs.kernel("gemv.cl.mako", f"gemv_{layout}", dtype=rtype, layout=layout,
-                               ALIGNED=aligned, XINC1=xinc1, **p)
+                               SPLIT=c.split, ALIGNED=aligned, XINC1=xinc1, **rp)
         d = dtype.type
-        plan = Plan(rt, k, [_I, _I, d, None, _I, _I, None, _I, _I, d, None, _I, _I], p)
-        rt._plans[key] = plan
-    return plan, p
+        c.main = Plan(rt, k, [_I, _I, d, None, _I, _I, None, _I, _I, d, None, _I, _I, _I, _I],
+                      p)
+        if c.split:
+            ks = rt.programs.kernel("gemv.cl.mako", "gemv_sum", dtype=rtype, layout=layout,
+                                    SPLIT=c.split, ALIGNED=aligned, XINC1=xinc1, **rp)
+            c.sum = Plan(rt, ks, [_I, _I, _I, d, None, d, None, _I, _I], p)
+            groups = max(1, min(_div(m, 64), max(1, p["NG"])))
+            c.chunk = _div(m, groups)
+            c.sgsize = (_div(m, c.chunk),)
+            c.nsplit = nsplit
+        return c
+
+    if forced is not None:
+        return make(dict(forced))
+    call, _ = tuning.build_with_fallback(dev, "gemv", layout, rtype, sc, make)
+    return call
+
+
+def _workspace(rt, dtype: np.dtype, nelem: int) -> cl.Buffer:
+    key = ("gemv_ws", dtype.char)
+    ws = rt._plans.get(key)
+    if ws is None or ws[1] < nelem:
+        size = max(nelem, 1 << 14)
+        buf = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE, size * dtype.itemsize)
+        ws = (buf, size)
+        rt._plans[key] = ws
+    return ws[0]
+
+
+def _call_for(rt, a: Matrix, x: Vector, out: Vector) -> _Call:
+    layout = a.layout
+    al = (a.offset | a.ld | (x.offset if layout == "row" else 0)) & 15
+    key = ("gemv", layout, a.dtype.char, a.m, a.n, al, x.stride == 1, out.stride == 1,
+           tuning._generation[0])
+    c = rt._plans.get(key)
+    if c is None:
+        if len(rt._plans) > 512:  # many shapes seen: start over rather than grow forever
+            rt._plans.clear()
+        c = _build_call(rt, layout, a.dtype, a.m, a.n, al, x.stride == 1, out.stride == 1)
+        rt._plans[key] = c
+    return c
+
+
+def _enqueue(rt, c: _Call, a: Matrix, x: Vector, out: Vector, alpha: float,
+             beta: float) -> None:
+    if not c.split:
+        c.main.launch(c.gsize, c.lsize,
+                      (a.m, a.n, alpha, a._owner._buf, a.offset, a.ld, x._owner._buf,
+                       x.offset, x.stride, beta, out._owner._buf, out.offset, out.stride,
+                       c.bpg, c.cps))
+        return
+    m = a.m
+    with rt._lock:
+        ws = _workspace(rt, a.dtype, c.nsplit * m)
+        c.main.launch(c.gsize, c.lsize,
+                      (m, a.n, 1.0, a._owner._buf, a.offset, a.ld, x._owner._buf,
+                       x.offset, x.stride, 0.0, ws, 0, 1, c.bpg, c.cps))
+        c.sum.launch(c.sgsize, (1,), (m, c.nsplit, c.chunk, alpha, ws, beta, out._owner._buf,
+                                      out.offset, out.stride))
+
+
+def _check(a: Any, x: Any, out: Any, alpha: Any, beta: Any) -> Tuple[float, float]:
+    """The full argument checks (the slow path: raises the clnn error naming the problem)."""
+    checks.need(a, Matrix, "mv", "a")
+    checks.need(x, Vector, "mv", "x")
+    if out is not None:
+        checks.need(out, Vector, "mv", "out")
+        checks.same_runtime("mv", a, x, out)
+        checks.same_dtype("mv", a, x, out)
+    else:
+        checks.same_runtime("mv", a, x)
+        checks.same_dtype("mv", a, x)
+    if x.n != a.n:
+        raise checks.ShapeError(f"mv: a has shape {a.shape} but x has length {x.n} "
+                                f"(needs {a.n})")
+    alpha = checks.scalar(alpha, "mv", "alpha")
+    beta = checks.scalar(beta, "mv", "beta")
+    if out is not None:
+        if out.n != a.m:
+            raise checks.ShapeError(f"mv: a has shape {a.shape} but out has length {out.n} "
+                                    f"(needs {a.m})")
+        checks.no_overlap("mv", out, a, x)
+    return alpha, beta
 
 
 def mv(a: Matrix, x: Vector, out: Optional[Vector] = None, alpha: float = 1.0,
        beta: float = 0.0) -> Vector:
     """``out := alpha * a @ x + beta * out`` (BLAS gemv); returns ``out``.
 
-    ``a`` may be a transposed view (``w.T``). With ``beta == 0`` the old contents of ``out``
-    are never read. Without ``out`` a new vector is allocated on ``a``'s runtime (and ``beta``
-    has nothing to scale).
+    ``a`` may be a transposed view (``w.T``) or any sub-matrix view, ``x`` and ``out`` any
+    vector views. With ``beta == 0`` the old contents of ``out`` are never read. Without
+    ``out`` a new vector is allocated on ``a``'s runtime (and ``beta`` has nothing to scale).
+    Bad arguments raise a clnn error before anything is enqueued, so ``out`` is untouched.
 
     Example:
         >>> import clnn
@@ -77,40 +277,115 @@ def mv(a: Matrix, x: Vector, out: Optional[Vector] = None, alpha: float = 1.0,
         ...     print(clnn.mv(w.T, rt.vector([1, 1])).to_numpy())
         [5. 7. 9.]
     """
-    checks.need(a, Matrix, "mv", "a")
-    checks.need(x, Vector, "mv", "x")
-    rt = a.runtime
-    m, n = a.m, a.n
-    if out is not None:
-        checks.need(out, Vector, "mv", "out")
-        checks.same_runtime("mv", a, x, out)
-        checks.same_dtype("mv", a, x, out)
+    # Fast path: exact types, all alive, one runtime, one dtype, matching shapes, plain
+    # numbers, no shared memory. Anything unusual goes through the full checks, which raise
+    # the precise error (or accept, e.g. subclasses and numpy scalars).
+    rt = getattr(a, "runtime", None)
+    if (type(a) is Matrix and type(x) is Vector and (out is None or type(out) is Vector)
+            and not rt._released and not a._owner._released and not a._released
+            and not x._owner._released and not x._released and x.runtime is rt
+            and x.dtype is a.dtype and x.n == a.n
+            and (type(alpha) is float or type(alpha) is int)
+            and (type(beta) is float or type(beta) is int)
+            and (out is None or (not out._released and not out._owner._released
+                                 and out.runtime is rt and out.dtype is a.dtype
+                                 and out.n == a.m and out._owner is not a._owner
+                                 and out._owner is not x._owner))):
+        alpha = float(alpha)
+        beta = float(beta)
     else:
-        checks.same_runtime("mv", a, x)
-        checks.same_dtype("mv", a, x)
-    if x.n != n:
-        raise checks.ShapeError(f"mv: a has shape {a.shape} but x has length {x.n} "
-                                f"(needs {n})")
-    alpha = checks.scalar(alpha, "mv", "alpha")
-    beta = checks.scalar(beta, "mv", "beta")
+        alpha, beta = _check(a, x, out, alpha, beta)
+        rt = a.runtime
     if out is None:
-        out = rt.vector(m, dtype=a.dtype)
+        out = rt.vector(a.m, dtype=a.dtype)
         beta = 0.0
-    else:
-        if out.n != m:
-            raise checks.ShapeError(f"mv: a has shape {a.shape} but out has length {out.n} "
-                                    f"(needs {m})")
-        checks.no_overlap("mv", out, a, x)
-    plan, p = _gemv_plan(rt, a.layout, a.dtype, a, x)
-    wgs = p["WGS"]
-    if a.layout == "row":
-        gsize = (-(-m // p["RPT"]) * wgs,)
-    else:
-        gsize = (round_up(-(-m // (p["VW"] * p["RPT"])), wgs),)
-    plan.launch(gsize, (wgs,), (m, n, alpha, a._owner._buf, a.offset, a.ld,
-                                x._owner._buf, x.offset, x.stride, beta,
-                                out._owner._buf, out.offset, out.stride))
+    c = _call_for(rt, a, x, out)
+    _enqueue(rt, c, a, x, out, alpha, beta)
     return out
 
 
 gemv = mv
+
+
+# ---- tuning hooks (clnn tune gemv) ---------------------------------------------------------
+_TUNE_SHAPES = {"small": (256, 256), "large": (2048, 2048), "tall": (65536, 16),
+                "wide": (16, 65536)}
+_QUICK_SHAPES = {"small": (128, 128), "large": (1024, 1024), "tall": (16384, 8),
+                 "wide": (8, 16384)}
+
+
+def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dict]]:
+    """Candidates of ``clnn tune gemv`` (see :mod:`clnn.tune` for the contract)."""
+    wide = 16 if dtype == "float" else 8
+    for sc in SIZE_CLASSES:
+        for variant in ("row", "col"):
+            base = gemv_defaults(device, variant, dtype, sc)
+            if device.type == "CPU":
+                if variant == "row":
+                    grid = [{"RPT": r, "VW": v, "NG": g} for r in (2, 4, 8)
+                            for v in (wide // 2, wide) for g in (4 * device.compute_units,
+                                                                   16 * device.compute_units)]
+                    if sc in ("wide", "small"):
+                        grid += [{"KMIN": k} for k in (256, 4096, 1 << 30)]
+                else:
+                    grid = [{"VW": v, "CU": u, "MB": mb} for v in (wide // 2, wide)
+                            for u in (2, 4, 8) for mb in (1024, 4096, 16384)]
+                    grid += [{"NG": g} for g in (2 * device.compute_units,
+                                                 32 * device.compute_units)]
+                    if sc in ("tall", "small"):
+                        grid += [{"KMIN": k} for k in (64, 1024, 1 << 30)]
+            else:
+                wg = [w for w in (32, 64, 128, 256) if w <= device.max_work_group_size]
+                if variant == "row":
+                    grid = [{"WGS": w, "RPT": r, "VW": v} for w in wg for r in (1, 2, 4)
+                            for v in (1, 2, 4)]
+                else:
+                    grid = [{"WGS": w, "RPT": r, "VW": v} for w in wg for r in (1, 2)
+                            for v in (1, 2, 4)]
+                grid += [{"KMIN": k} for k in (256, 4096, 1 << 30)]
+            if quick:
+                grid = grid[:: max(1, len(grid) // 4)]
+            for g in grid:
+                p = dict(base)
+                p.update(g)
+                try:
+                    _validate(device, variant, dtype, p)
+                except ValueError:
+                    continue
+                yield variant, sc, p
+
+
+def _bench(rt, variant: str, dtype: str, sc: str, p: dict, quick: bool = False) -> float:
+    """Median seconds of one mv with exactly ``p`` (checked once against numpy)."""
+    from .bench.timing import interleaved
+
+    m, n = _TUNE_SHAPES.get(sc, (1024, 1024))
+    dt = np.dtype(_NP[dtype])
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((m, n)).astype(dt)
+    xh = rng.standard_normal(n).astype(dt)
+    # variant "col" is the layout the kernel sees: a col-major matrix
+    with rt.matrix(A, layout=variant) as a, rt.vector(xh) as x, rt.vector(m, dtype=dt) as y:
+        c = _build_call(rt, variant, dt, m, n, 0, True, True, forced=p)
+        _enqueue(rt, c, a, x, y, 1.0, 0.0)
+        got = y.to_numpy()
+        ref = A.astype(np.float64) @ xh.astype(np.float64)
+        scale = np.abs(A).astype(np.float64) @ np.abs(xh).astype(np.float64)
+        tol = (1e-4 if dtype == "float" else 1e-12) * np.sqrt(n)
+        if not np.all(np.abs(got - ref) <= tol * scale + 1e-30):
+            raise AssertionError("wrong result")
+        q = rt.queue
+
+        def run() -> None:
+            _enqueue(rt, c, a, x, y, 1.0, 0.0)
+            q.finish()
+
+        return interleaved({"c": run}, repeat=5)["c"]
+
+
+try:
+    from .tune import register_tuner
+
+    register_tuner("gemv", _candidates, _bench, module=__name__)
+except ImportError:  # pragma: no cover
+    pass

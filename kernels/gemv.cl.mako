@@ -4,122 +4,259 @@ gemv.cl.mako -- y := alpha * A x + beta * y   (BLAS level 2, general matrix-vect
 A is m x n as the *operation* sees it, stored either
   layout "row": element (i, j) at A[offA + i*ldA + j]   (rows contiguous), or
   layout "col": element (i, j) at A[offA + i + j*ldA]   (columns contiguous).
-A transposed view of a row-major matrix is a col-major matrix with the same ldA, so these two
-kernels cover all four cases of row/col storage and plain/transposed use.
-With beta == 0 the old contents of y are never read (NaN in y cannot leak into the result).
+A transposed view of a row-major matrix is a col-major matrix with the same ldA, so the two
+kernels cover all four cases of row/col storage and plain/transposed use. Offsets, ldA and the
+strides incx/incy are arguments, so every view works. With beta == 0 the old contents of y are
+never read (NaN in y cannot leak into the result). Nothing is ever read out of bounds: rows and
+columns past the end are handled by explicit tails.
+
+Entry points (one per render of ``layout``; ``gemv_sum`` is in every render):
+
+gemv_row  rows contiguous: dot products. Work-group g owns a contiguous range of ``bpg`` blocks
+          of RPT rows; its WGS work-items stride over the columns in vectors of VW elements,
+          each x vector loaded once and used for all RPT rows; RPT*VW accumulators per item;
+          WGS > 1 adds a local-memory tree reduction. Columns past the last full vector are a
+          scalar tail. Dimension 1 of the grid splits the columns (``cps`` per split) when
+          SPLIT: each split writes its partial sums to a workspace (see gemv_sum).
+gemv_col  columns contiguous: sums of scaled columns. Two strategies (tunable ACC):
+          ACC=1 (CPUs): work-item (rb, s) owns rows [rb*mb, rb*mb + mb) and columns
+                 [s*cps, s*cps + cps); it walks its columns CU at a time, streaming each column
+                 segment once, and keeps the partial sums of its rows in memory (the workspace,
+                 or y itself when not SPLIT and incy == 1; mb rows stay in L1/L2). Row tails
+                 past the last full vector are scalar.
+          ACC=0 (GPUs): each work-item owns VW*RPT consecutive rows held in registers and walks
+                 the columns of its split; neighbouring work-items read neighbouring addresses.
+gemv_sum  y[i] := alpha * sum_s W[s*m + i] + beta * y[i], the second pass after a SPLIT
+          launch (W holds ``nsplit`` partial vectors of length m).
 
 Render parameters:
   dtype    "float" | "double"     element type
-  layout   "row" | "col"          which kernel to emit: gemv_row or gemv_col
-  WGS      work-group size (tunable; CPU default 1, GPU default 64)
-  RPT      rows per work-group ("row") or vectors of rows per work-item ("col") (tunable)
-  VW       vector width of the loads, 1/2/4/8/16 (tunable)
-  ALIGNED  true when every vector load is VW-aligned (offA, ldA, offx multiples of VW, incx 1):
-           loads become pointer casts, which PoCL compiles to plain vector loads (vloadN is a
-           register-spilling call there). False: vectors built from scalar loads.
-  XINC1    true when incx == 1 (x may then be read with vector loads in "row")
+  layout   "row" | "col"          which main kernel to emit: gemv_row or gemv_col
+  SPLIT    (default false) true: the main kernel writes partial sums to W[s*m + i] (alpha 1, beta 0); the host
+           then launches gemv_sum. false: it writes y with alpha and beta.
+  ALIGNED  true when every vector load is VW-aligned (offsets, ldA and, for "row", the x vector
+           and column split): loads are aligned pointer casts (GPU-friendly). false: loads
+           through a VW-vector type of element alignment (one unaligned vector load on CPUs;
+           never vloadN, which PoCL compiles to a register-spilling call).
+  XINC1    true when incx == 1 ("row" then loads x with vector loads, else it gathers)
+Tunables (UPPERCASE, chosen in clnn/gemv.py from the tuning database or device limits):
+  WGS      work-items per work-group ("row", and "col" with ACC=0; CPU 1, GPU 32..256)
+  RPT      "row": rows per block; "col" ACC=0: vectors of rows per work-item
+  VW       vector width of loads and accumulators: 1, 2, 4, 8 or 16
+  ACC      (default 0) "col" only: 1 = memory accumulation (CPU), 0 = register accumulation (GPU)
+  CU       (default 1) "col" ACC=1 only: columns per step of the column walk (1..8)
+Host-side tunables (not rendered): NG (target number of parallel work-items/groups), MB
+(rows per work-item, "col" ACC=1).
 
-Kernel arguments (both kernels):
+Kernel arguments of gemv_row / gemv_col:
   int m, int n, real alpha, global real* A, int offA, int ldA,
-  global real* x, int offx, int incx, real beta, global real* y, int offy, int incy
+  global real* x, int offx, int incx, real beta, global real* y, int offy, int incy,
+  int bpg (row: row blocks per group; col ACC=1: rows per work-item), int cps (columns/split)
+With SPLIT, y/offy/incy are ignored for output: the partial sums go to W (argument ``y``,
+offset 0) as described above.
 </%doc>
 <%include file="common.cl.mako"/>
 <%
+    # defaults of the parameters added after the first version (renders that predate them
+    # keep working): no split, register accumulation, one column per step
+    SPLIT = context.get("SPLIT", False)
+    ACC = context.get("ACC", 0)
+    CU = context.get("CU", 1)
+
     def loadv(ptr):
         if VW == 1:
             return "(*(%s))" % ptr
         if ALIGNED:
             return "(*(__global const realV*)(%s))" % ptr
-        # element-wise construction: compilers merge it into one unaligned vector load, and
-        # unlike vloadN it is never a call (a call with a wide vector breaks PoCL's ABI)
-        return "(realV)(%s)" % ", ".join("(%s)[%d]" % (ptr, k) for k in range(VW))
+        return "(*(__global const realU*)(%s))" % ptr
+
+    def store_y(idx, val, indent):
+        pad = " " * indent
+        return (pad + "{\n" + pad + "    __global real* yi = y + (size_t)(%s) * incy;\n" % idx
+                + pad + "    const real s_ = alpha * (%s);\n" % val
+                + pad + "    *yi = (beta == 0) ? s_ : s_ + beta * *yi;\n" + pad + "}")
 %>
+%if VW > 1:
+/* a VW-vector with the alignment of one element: an unaligned vector load */
+typedef realV __attribute__((aligned(sizeof(real)))) realU;
+%endif
+
 %if layout == "row":
 __kernel __attribute__((reqd_work_group_size(${WGS}, 1, 1)))
 void gemv_row(const int m, const int n, const real alpha,
               __global const real* restrict A, const int offA, const int ldA,
               __global const real* restrict x, const int offx, const int incx,
-              const real beta, __global real* restrict y, const int offy, const int incy)
+              const real beta, __global real* restrict y, const int offy, const int incy,
+              const int bpg, const int cps)
 {
     const int lid = get_local_id(0);
-    const int row0 = get_group_id(0) * ${RPT};
-    A += offA; x += offx; y += offy;
-    /* rows past the end are clamped to the last row: valid reads, results discarded */
-%for r in range(RPT):
-    __global const real* a${r} = A + (size_t)min(row0 + ${r}, m - 1) * ldA;
-    realV acc${r} = (realV)(0);
-    real tail${r} = 0;
-%endfor
-%if XINC1 or VW == 1:
-    const int nv = n / ${VW};
+    const int nblk = (m + ${RPT - 1}) / ${RPT};
+    int blk = get_group_id(0) * bpg;
+    const int bend = min(blk + bpg, nblk);
+%if SPLIT:
+    const int j0 = get_group_id(1) * cps;
+    const int j1 = min(n, j0 + cps);
+    y += (size_t)get_group_id(1) * m;
 %else:
-    const int nv = 0;
+    const int j0 = 0, j1 = n;
+    y += offy;
 %endif
-    for (int c = lid; c < nv; c += ${WGS}) {
-        const int j = c * ${VW};
-%if VW == 1:
-        const realV xv = x[(size_t)j * incx];
-%else:
-        const realV xv = ${loadv("x + j")};
-%endif
-%for r in range(RPT):
-        acc${r} += ${loadv("a%d + j" % r)} * xv;
-%endfor
-    }
-    for (int j = nv * ${VW} + lid; j < n; j += ${WGS}) {
-        const real xj = x[(size_t)j * incx];
-%for r in range(RPT):
-        tail${r} += a${r}[j] * xj;
-%endfor
-    }
+    A += offA; x += offx;
+    const int nv = (j1 - j0) / ${VW};
 %if WGS > 1:
     __local real part[${RPT}][${WGS}];
-%for r in range(RPT):
-    part[${r}][lid] = HSUM(acc${r}) + tail${r};
-%endfor
-    for (int s = ${WGS} / 2; s > 0; s >>= 1) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        if (lid < s) {
-%for r in range(RPT):
-            part[${r}][lid] += part[${r}][lid + s];
-%endfor
-        }
-    }
-    if (lid == 0) {
-%for r in range(RPT):
-        if (row0 + ${r} < m) {
-            __global real* yi = y + (size_t)(row0 + ${r}) * incy;
-            const real s = alpha * part[${r}][0];
-            *yi = (beta == 0) ? s : s + beta * *yi;
-        }
-%endfor
-    }
-%else:
-%for r in range(RPT):
-    if (row0 + ${r} < m) {
-        __global real* yi = y + (size_t)(row0 + ${r}) * incy;
-        const real s = alpha * (HSUM(acc${r}) + tail${r});
-        *yi = (beta == 0) ? s : s + beta * *yi;
-    }
-%endfor
 %endif
+    for (; blk < bend; ++blk) {
+        const int row0 = blk * ${RPT};
+        /* rows past the end are clamped to the last row: valid reads, results discarded */
+%for r in range(RPT):
+        __global const real* a${r} = A + (size_t)min(row0 + ${r}, m - 1) * ldA + j0;
+        realV acc${r} = (realV)(0);
+%endfor
+        __global const real* xp = x + (size_t)j0 * incx;
+        for (int c = lid; c < nv; c += ${WGS}) {
+            const int j = c * ${VW};
+%if VW == 1:
+            const real xv = xp[(size_t)j * incx];
+%elif XINC1:
+            const realV xv = ${loadv("xp + j")};
+%else:
+            __global const real* xj = xp + (size_t)j * incx;
+            const realV xv = (realV)(${", ".join("xj[%d * incx]" % k for k in range(VW))});
+%endif
+%for r in range(RPT):
+            acc${r} += ${loadv("a%d + j" % r)} * xv;
+%endfor
+        }
+%for r in range(RPT):
+        real s${r} = HSUM(acc${r});
+%endfor
+        for (int j = nv * ${VW} + lid; j < j1 - j0; j += ${WGS}) {
+            const real xj = xp[(size_t)j * incx];
+%for r in range(RPT):
+            s${r} += a${r}[j] * xj;
+%endfor
+        }
+%if WGS > 1:
+%for r in range(RPT):
+        part[${r}][lid] = s${r};
+%endfor
+        for (int h = ${WGS} / 2; h > 0; h >>= 1) {
+            barrier(CLK_LOCAL_MEM_FENCE);
+            if (lid < h) {
+%for r in range(RPT):
+                part[${r}][lid] += part[${r}][lid + h];
+%endfor
+            }
+        }
+        if (lid == 0) {
+%for r in range(RPT):
+            s${r} = part[${r}][0];
+%endfor
+%else:
+        {
+%endif
+%for r in range(RPT):
+            if (row0 + ${r} < m) {
+%if SPLIT:
+                y[row0 + ${r}] = s${r};
+%else:
+${store_y("row0 + %d" % r, "s%d" % r, 16)}
+%endif
+            }
+%endfor
+        }
+%if WGS > 1:
+        barrier(CLK_LOCAL_MEM_FENCE);  /* part[] is reused by the next block */
+%endif
+    }
 }
+
+%elif ACC == 1:
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemv_col(const int m, const int n, const real alpha,
+              __global const real* restrict A, const int offA, const int ldA,
+              __global const real* restrict x, const int offx, const int incx,
+              const real beta, __global real* restrict y, const int offy, const int incy,
+              const int bpg, const int cps)
+{
+    /* bpg: rows per work-item */
+    const int i0 = get_global_id(0) * bpg;
+    const int i1 = min(m, i0 + bpg);
+    const int j0 = get_global_id(1) * cps;
+    const int j1 = min(n, j0 + cps);
+    if (i0 >= m || j0 >= n) return;
+    A += offA; x += offx;
+%if SPLIT:
+    __global real* w = y + (size_t)get_global_id(1) * m;
+    const real xs = 1;
+    for (int i = i0; i < i1; ++i) w[i] = 0;
+%else:
+    /* direct: incy == 1 (the host splits otherwise); y starts as beta*y, x is scaled by alpha */
+    __global real* w = y + offy;
+    const real xs = alpha;
+    if (beta == 0) { for (int i = i0; i < i1; ++i) w[i] = 0; }
+    else { for (int i = i0; i < i1; ++i) w[i] *= beta; }
+%endif
+    const int iv = i0 + (i1 - i0) / ${VW} * ${VW};
+    int j = j0;
+    for (; j + ${CU} <= j1; j += ${CU}) {
+        __global const real* a0 = A + (size_t)j * ldA;
+%for k in range(1, CU):
+        __global const real* a${k} = a${k - 1} + ldA;
+%endfor
+%for k in range(CU):
+        const real x${k} = xs * x[(size_t)(j + ${k}) * incx];
+%endfor
+        int i = i0;
+%if VW > 1:
+        for (; i < iv; i += ${VW}) {
+            __global realU* wp = (__global realU*)(w + i);
+            *wp = *wp ${" ".join("+ %s * x%d" % (loadv("a%d + i" % k), k) for k in range(CU))};
+        }
+%endif
+        for (; i < i1; ++i)
+            w[i] += ${" + ".join("a%d[i] * x%d" % (k, k) for k in range(CU))};
+    }
+    for (; j < j1; ++j) {
+        __global const real* a0 = A + (size_t)j * ldA;
+        const real x0 = xs * x[(size_t)j * incx];
+        int i = i0;
+%if VW > 1:
+        for (; i < iv; i += ${VW}) {
+            __global realU* wp = (__global realU*)(w + i);
+            *wp = *wp + ${loadv("a0 + i")} * x0;
+        }
+%endif
+        for (; i < i1; ++i)
+            w[i] += a0[i] * x0;
+    }
+}
+
 %else:
 __kernel __attribute__((reqd_work_group_size(${WGS}, 1, 1)))
 void gemv_col(const int m, const int n, const real alpha,
               __global const real* restrict A, const int offA, const int ldA,
               __global const real* restrict x, const int offx, const int incx,
-              const real beta, __global real* restrict y, const int offy, const int incy)
+              const real beta, __global real* restrict y, const int offy, const int incy,
+              const int bpg, const int cps)
 {
     const int i0 = get_global_id(0) * ${VW * RPT};
+    const int j0 = get_global_id(1) * cps;
+    const int j1 = min(n, j0 + cps);
     if (i0 >= m) return;
-    A += offA; x += offx; y += offy;
+    A += offA; x += offx;
+%if SPLIT:
+    y += (size_t)get_global_id(1) * m;
+%else:
+    y += offy;
+%endif
     if (i0 + ${VW * RPT} <= m) {
 %for r in range(RPT):
         realV acc${r} = (realV)(0);
 %endfor
-        __global const real* col = A + i0;
-        for (int j = 0; j < n; ++j, col += ldA) {
+        __global const real* col = A + (size_t)j0 * ldA + i0;
+        for (int j = j0; j < j1; ++j, col += ldA) {
             const real xj = x[(size_t)j * incx];
 %for r in range(RPT):
             acc${r} += ${loadv("col + %d" % (r * VW))} * xj;
@@ -128,24 +265,43 @@ void gemv_col(const int m, const int n, const real alpha,
 %for r in range(RPT):
 %for k in range(VW):
 <% comp = "acc%d" % r if VW == 1 else "acc%d.s%x" % (r, k) %>\
-        {
-            __global real* yi = y + (size_t)(i0 + ${r * VW + k}) * incy;
-            const real s = alpha * ${comp};
-            *yi = (beta == 0) ? s : s + beta * *yi;
-        }
+%if SPLIT:
+        y[i0 + ${r * VW + k}] = ${comp};
+%else:
+${store_y("i0 + %d" % (r * VW + k), comp, 8)}
+%endif
 %endfor
 %endfor
     } else {
         /* the last, partial block of rows: scalar */
         for (int i = i0; i < m; ++i) {
             real s = 0;
-            __global const real* a = A + i;
-            for (int j = 0; j < n; ++j)
-                s += a[(size_t)j * ldA] * x[(size_t)j * incx];
-            __global real* yi = y + (size_t)i * incy;
-            s *= alpha;
-            *yi = (beta == 0) ? s : s + beta * *yi;
+            __global const real* a = A + (size_t)j0 * ldA + i;
+            for (int j = j0; j < j1; ++j, a += ldA)
+                s += *a * x[(size_t)j * incx];
+%if SPLIT:
+            y[i] = s;
+%else:
+${store_y("i", "s", 12)}
+%endif
         }
     }
 }
 %endif
+
+/* second pass of a SPLIT launch: y := alpha * (sum of the nsplit partials) + beta * y */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemv_sum(const int m, const int nsplit, const int chunk, const real alpha,
+              __global const real* restrict W, const real beta,
+              __global real* restrict y, const int offy, const int incy)
+{
+    const int i0 = get_global_id(0) * chunk;
+    const int i1 = min(m, i0 + chunk);
+    y += offy;
+    for (int i = i0; i < i1; ++i) {
+        real s = 0;
+        for (int k = 0; k < nsplit; ++k)
+            s += W[(size_t)k * m + i];
+${store_y("i", "s", 8)}
+    }
+}

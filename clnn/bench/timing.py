@@ -40,11 +40,13 @@ def calibrate(fn: Callable[[], object], target_s: float = 0.02, max_number: int 
 
 def interleaved(contenders: Dict[str, Callable[[], object]], repeat: int = 9,
                 number: Optional[Dict[str, int]] = None, warmup: int = 1,
-                target_s: float = 0.02) -> Dict[str, float]:
+                target_s: float = 0.02, pause: float = 0.0) -> Dict[str, float]:
     """Median seconds per call of each contender, runs alternating between them.
 
     ``number`` gives back-to-back calls per timed run for each contender (calibrated to about
-    ``target_s`` per run when not given)."""
+    ``target_s`` per run when not given). ``pause`` seconds of sleep before each timed run let
+    the previous contender's thread pool go idle (OpenBLAS worker threads spin for ~0.1 s after
+    a call and would steal cores from the next run)."""
     names = list(contenders)
     if number is None:
         number = {k: calibrate(contenders[k], target_s) for k in names}
@@ -55,6 +57,8 @@ def interleaved(contenders: Dict[str, Callable[[], object]], repeat: int = 9,
     for r in range(repeat):
         order = names if r % 2 == 0 else names[::-1]
         for k in order:
+            if pause > 0:
+                time.sleep(pause)
             samples[k].append(time_call(contenders[k], number[k]))
     return {k: statistics.median(v) for k, v in samples.items()}
 

@@ -1,9 +1,12 @@
 """Find, render, build and cache the Mako OpenCL kernels in ``kernels/``.
 
 Templates are rendered with ``strict_undefined=True``: a missing parameter is an error that
-lists the parameters given. Built programs are cached per runtime (in memory) and on disk by
-pyopencl's binary cache (keyed by source, options and device), so a new process does not
-compile again.
+lists the parameters given. Built programs are cached per runtime (in memory) and on disk (by
+PoCL's kernel cache, NVIDIA's compute cache, or pyopencl's binary cache for other drivers; all
+keyed by source, options and device), so a new process does not compile again. clnn checks its
+on-disk caches against a manifest of checksums before a driver reads them
+(:mod:`clnn.cacheguard`), and a program that comes back from a cache without its kernels is
+rebuilt from a source the cache has never seen.
 
 Example:
     >>> from clnn.program import render
@@ -24,6 +27,7 @@ from typing import Any
 import pyopencl as cl
 from mako.lookup import TemplateLookup
 
+from . import cacheguard
 from .errors import BuildError, RenderError
 
 __all__ = ["kernel_dir", "render", "ProgramCache", "BUILD_OPTIONS"]
@@ -31,6 +35,8 @@ __all__ = ["kernel_dir", "render", "ProgramCache", "BUILD_OPTIONS"]
 # -cl-mad-enable: lets a*b + c become one fused instruction (the fma() builtin is ~5x slower
 # on PoCL); no fast-relaxed-math, so NaN and Inf propagate as numpy's do.
 BUILD_OPTIONS = ("-cl-mad-enable",)
+
+cacheguard.setup()  # before the first context: PoCL reads POCL_CACHE_DIR then
 
 
 def kernel_dir() -> Path:
@@ -103,8 +109,30 @@ class ProgramCache:
         return prg
 
     def kernel(self, template: str, entry: str, **params: Any) -> cl.Kernel:
-        """A new kernel object (its own argument slots) for ``entry`` in the program."""
-        return cl.Kernel(self.program(template, **params), entry)
+        """A new kernel object (its own argument slots) for ``entry`` in the program.
+
+        A program that built but lacks ``entry`` (a damaged driver cache returns such
+        programs) is built once more from a source no cache has seen."""
+        try:
+            return cl.Kernel(self.program(template, **params), entry)
+        except cl.Error as e:
+            first = e
+        key = (template, tuple(sorted(params.items())))
+        with self._lock:
+            src = render(template, **params) + f"\n// clnn rebuild {os.getpid()} {id(self)}\n"
+            prg = build(self._ctx, self._device, src, self._options, template, params)
+            try:
+                kernel = cl.Kernel(prg, entry)
+            except cl.Error as e:
+                raise BuildError(f"{template}: no kernel {entry!r} after building it twice "
+                                 f"({first}; then {e})") from None
+            self._programs[key] = prg
+        return kernel
+
+    @property
+    def built(self) -> int:
+        """How many programs this cache holds."""
+        return len(self._programs)
 
     def clear(self) -> None:
         with self._lock:
@@ -121,16 +149,31 @@ def build(
 ) -> cl.Program:
     """Build ``src`` for ``device``; a failure raises :class:`BuildError` with the log."""
     shown = ", ".join(f"{k}={v!r}" for k, v in sorted((params or {}).items()))
+    cache_dir = str(cacheguard.pyopencl_dir())
     with warnings.catch_warnings():
         # pyopencl warns about non-empty build logs (PoCL prints harmless notes)
         warnings.simplefilter("ignore")
         try:
-            return cl.Program(ctx, src).build(options=options, devices=[device])
+            return cl.Program(ctx, src).build(options=options, devices=[device],
+                                              cache_dir=cache_dir)
         except cl.Error as e:
+            if getattr(e, "code", None) not in _COMPILE_FAILURES:
+                # not the compiler saying no (a damaged cached binary, a driver hiccup):
+                # once more from a source no cache has seen
+                salted = src + f"\n// clnn rebuild {os.getpid()}\n"
+                try:
+                    return cl.Program(ctx, salted).build(options=options, devices=[device],
+                                                         cache_dir=cache_dir)
+                except cl.Error as e2:
+                    e = e2
             log = str(e)
             raise BuildError(
                 f"OpenCL build of {template} ({shown}) failed on {device.name.strip()}:\n{log}"
             ) from None
+
+
+_COMPILE_FAILURES = (cl.status_code.BUILD_PROGRAM_FAILURE, cl.status_code.INVALID_BUILD_OPTIONS,
+                     cl.status_code.COMPILE_PROGRAM_FAILURE)
 
 
 def cache_disabled() -> bool:

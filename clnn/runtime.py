@@ -39,6 +39,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyopencl as cl
 
+from . import cacheguard
 from .array import LAYOUTS, Matrix, Vector, as_dtype, check_size, host_array
 from .devices import DeviceInfo, cl_device, select_device
 from .errors import DeviceError, OutOfMemoryError, ReleasedError, ShapeError, UnsupportedError
@@ -76,6 +77,7 @@ class Runtime:
         self._released = True  # until construction succeeds
         info = select_device(device)
         dev = cl_device(info)
+        cacheguard.verify_once()  # before any driver reads a cached binary
         try:
             ctx = cl.Context([dev])
             queue = cl.CommandQueue(ctx, dev)
@@ -136,10 +138,13 @@ class Runtime:
                 _device_bytes[self.device.key] = max(0, left)
                 self._bytes = 0
             self._plans.clear()
+            built = self._programs.built
             self._programs.clear()
             self._released = True
             self._queue = None
             self._ctx = None
+        if built:
+            cacheguard.record_all()  # bless what the drivers wrote to disk for us
 
     def finish(self) -> None:
         """Wait until every command enqueued so far has completed."""

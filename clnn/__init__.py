@@ -8,6 +8,7 @@ Example:
     [1. 3.]
 """
 
+from . import nn, optim, schedules
 from .array import Matrix, Vector
 from .devices import DeviceInfo, devices, select_device
 from .errors import (
@@ -25,13 +26,14 @@ from .errors import (
 )
 from .gemm import gemm, mm
 from .gemv import gemv, mv
+from .nn import load
 from .runtime import Runtime
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Runtime", "Vector", "Matrix", "devices", "select_device", "DeviceInfo",
-    "mv", "gemv", "mm", "gemm",
+    "mv", "gemv", "mm", "gemm", "nn", "optim", "schedules", "load",
     "ClnnError", "DeviceError", "ReleasedError", "ShapeError", "DTypeError",
     "RuntimeMismatchError", "UnsupportedError", "RenderError", "BuildError",
     "OutOfMemoryError", "OperandError",

@@ -1,0 +1,145 @@
+"""The built programs of kernels/nn.cl.mako and kernels/optim.cl.mako for one runtime and
+dtype, and a bare launch record with its arguments set once.
+
+Every call site (one layer's forward, one loss, ...) gets its own ``cl.Kernel`` object, so its
+arguments are set when the site is prepared and a training step only re-sets the few that move
+(the mini-batch offset), then enqueues.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import pyopencl as cl
+
+from ..launch import real_type, round_up
+from ..tuning import params as tuned_params
+from ..tuning import register_defaults
+
+_I = np.int32
+
+
+def nn_defaults(device, variant: str, dtype: str) -> dict:
+    """Built-in tunables of the nn kernels. CPUs: one work-item per work-group, each a
+    register tile (the OpenCL compiler vectorises within the work-item along K)."""
+    vw = 8 if dtype == "float" else 4
+    if device.type == "CPU":
+        return {"VW": vw, "RB": 2, "CB": 4, "JB": 4, "XB": 4, "KV": 2, "WGS": 1}
+    return {"VW": 1, "RB": 1, "CB": 1, "JB": 1, "XB": 1, "KV": 1,
+            "WGS": min(64, device.max_work_group_size)}
+
+
+def optim_defaults(device, variant: str, dtype: str) -> dict:
+    vw = 8 if dtype == "float" else 4
+    if device.type == "CPU":
+        return {"VW": vw, "WGS": 1}
+    return {"VW": 1, "WGS": min(64, device.max_work_group_size)}
+
+
+register_defaults("nn", nn_defaults)
+register_defaults("optim", optim_defaults)
+
+# scalar argument types of each entry point (None = buffer); R = the real type
+_SIGS = {
+    "nn_forward": "iii bii bi bi bii i",
+    "nn_backward": "iii bii bi bi bi bi bi iii",
+    "nn_xent": "ii bi bi biR bi bi",
+    "nn_mse": "ii bi bi biR bii",
+    "nn_softmax_rows": "ii bii",
+    "nn_softmax_bwd": "ii bii bi",
+    "nn_bias_act": "i bii bi i",
+    "optim_sgd": "i bibi RR",
+    "optim_momentum": "i bibi b RRR i",
+    "optim_adam": "i bibi bb RRRRRRR",
+}
+
+
+class Site:
+    """One kernel call site: its own kernel object, sizes and arguments."""
+
+    __slots__ = ("kernel", "gsize", "lsize", "args", "queue")
+
+    def __init__(self, kernel: cl.Kernel, gsize: tuple, lsize: Optional[tuple],
+                 args: Sequence, queue: cl.CommandQueue):
+        self.kernel = kernel
+        self.gsize = gsize
+        self.lsize = lsize
+        self.args = tuple(args)
+        self.queue = queue
+        kernel.set_args(*self.args)
+
+    def set(self, args: Sequence) -> None:
+        args = tuple(args)
+        if args != self.args:
+            self.kernel.set_args(*args)
+            self.args = args
+
+    def __call__(self) -> None:
+        cl.enqueue_nd_range_kernel(self.queue, self.kernel, self.gsize, self.lsize)
+
+
+class Kernels:
+    """The nn and optim programs of one runtime and dtype (built once, cached on the runtime).
+
+    Use :func:`kernels` to get one.
+    """
+
+    def __init__(self, rt, dtype: np.dtype):
+        self.rt = rt
+        self.dtype = np.dtype(dtype)
+        rtype = real_type(self.dtype)
+        self.p = tuned_params(rt.device, "nn", "dense", rtype)
+        self.po = tuned_params(rt.device, "optim", "flat", rtype)
+        render = {k: v for k, v in self.p.items() if k != "WGS"}
+        self._nn = rt.programs.program("nn.cl.mako", dtype=rtype, **render)
+        self._opt = rt.programs.program("optim.cl.mako", dtype=rtype, VW=self.po["VW"])
+        self.real = self.dtype.type
+        self.kw = self.p["VW"] * self.p["KV"]
+
+    def _kernel(self, name: str) -> cl.Kernel:
+        prg = self._opt if name.startswith("optim") else self._nn
+        k = cl.Kernel(prg, name)
+        types = []
+        for ch in _SIGS[name].replace(" ", ""):
+            types.append({"i": _I, "b": None, "R": self.real}[ch])
+        k.set_scalar_arg_dtypes(types)
+        return k
+
+    def site(self, name: str, gsize: tuple, lsize: Optional[tuple], args: Sequence) -> Site:
+        return Site(self._kernel(name), gsize, lsize, args, self.rt.queue)
+
+    # ---- sizes ------------------------------------------------------------------------------
+    def rows(self, n: int) -> tuple:
+        """gsize, lsize of a one-work-item-per-row kernel."""
+        w = self.p["WGS"]
+        return (round_up(max(n, 1), w),), (w,)
+
+    def forward_size(self, b: int, n: int) -> tuple:
+        p = self.p
+        g0 = -(-n // p["CB"])
+        g1 = -(-b // p["RB"])
+        if p["WGS"] == 1:
+            return (g0, g1), (1, 1)
+        return (round_up(g0, 8), round_up(g1, 8)), (8, 8)
+
+    def backward_counts(self, b: int, k: int, n: int, input_grad: bool) -> tuple:
+        nkb = -(-k // self.kw)
+        n_w = -(-n // self.p["JB"]) * nkb
+        n_x = -(-b // self.p["XB"]) * nkb if input_grad else 0
+        w = self.p["WGS"]
+        return n_w, n_x, (round_up(n_w + n_x, w),), (w,)
+
+    def flat_size(self, n: int) -> tuple:
+        vw, w = self.po["VW"], self.po["WGS"]
+        return (round_up(-(-n // vw), w),), (w,)
+
+
+def kernels(rt, dtype) -> Kernels:
+    """The :class:`Kernels` of ``rt`` for ``dtype`` (built on first use)."""
+    key = ("nn-kernels", np.dtype(dtype).name)
+    k = rt._plans.get(key)
+    if k is None:
+        k = Kernels(rt, dtype)
+        rt._plans[key] = k
+    return k

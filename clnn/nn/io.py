@@ -1,0 +1,121 @@
+"""Saving and loading networks: architecture and weights in one ``.npz``, written atomically.
+
+The file holds ``clnn_format`` (``"clnn.nn.Network"``), ``clnn_version`` (format version 1),
+``config`` (JSON: loss, dtype, layers) and ``layer{i}.weights`` / ``layer{i}.bias`` arrays,
+so other tools can read the weights with plain numpy. Saving writes a temporary file in the
+same folder and renames it over the target, so a crash never leaves a damaged file.
+
+Example:
+    >>> import clnn, os, tempfile
+    >>> from clnn.nn import Dense, Network
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+    >>> with clnn.Runtime("cpu") as rt:
+    ...     Network(rt, [Dense(3, 2, "tanh")], seed=0).save(path)
+    ...     print(clnn.load(path, rt))
+    <clnn.nn.Network [Dense(3, 2, activation='tanh')], loss='mse', float32, 8 parameters>
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from ..errors import ClnnError
+
+__all__ = ["save", "load", "NetworkFileError", "FORMAT", "VERSION"]
+
+FORMAT = "clnn.nn.Network"
+VERSION = 1
+
+
+class NetworkFileError(ClnnError, ValueError):
+    """A file that is not a readable clnn network (missing, damaged, foreign or too new)."""
+
+
+def save(net, path: Any) -> None:
+    """Write ``net`` (architecture and weights) to ``path`` atomically."""
+    path = os.fspath(path)
+    arrays = {"clnn_format": np.array(FORMAT), "clnn_version": np.array(VERSION),
+              "config": np.array(json.dumps(net.config()))}
+    for i, layer in enumerate(net.layers):
+        arrays[f"layer{i}.weights"] = layer.weights.to_numpy()
+        arrays[f"layer{i}.bias"] = layer.bias.to_numpy()
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".clnn-", suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _bad(path: str, why: str) -> NetworkFileError:
+    return NetworkFileError(f"cannot load a clnn network from {path!r}: {why}")
+
+
+def load(path: Any, runtime, dtype: Any = None):
+    """The network saved in ``path``, rebuilt on ``runtime`` (in its saved dtype, or
+    ``dtype``). A missing, damaged or foreign file raises :class:`NetworkFileError`."""
+    from .layers import Dense
+    from .network import Network
+
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = dict((k, z[k]) for k in z.files)
+    except FileNotFoundError:
+        raise _bad(path, "no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise _bad(path, f"not a .npz file ({type(e).__name__}: {e})") from None
+    if not isinstance(files, dict) or "clnn_format" not in files:
+        raise _bad(path, "it is not a clnn network file (no clnn_format entry)")
+    if str(files["clnn_format"]) != FORMAT:
+        raise _bad(path, f"it holds a {str(files['clnn_format'])!r}, not a {FORMAT!r}")
+    try:
+        version = int(files["clnn_version"])
+    except (KeyError, ValueError, TypeError):
+        raise _bad(path, "its format version is missing") from None
+    if version > VERSION:
+        raise _bad(path, f"format version {version} is newer than this clnn reads ({VERSION})")
+    try:
+        cfg = json.loads(str(files["config"]))
+        specs = cfg["layers"]
+        loss = cfg["loss"]
+        saved_dtype = cfg["dtype"]
+        layers = [Dense(s["in_features"], s["out_features"], s["activation"], s.get("init"))
+                  for s in specs]
+        if any(s.get("type", "Dense") != "Dense" for s in specs):
+            raise ValueError("unknown layer type")
+    except (KeyError, ValueError, TypeError, ClnnError) as e:
+        raise _bad(path, f"its architecture is damaged ({e})") from None
+    weights = []
+    for i, layer in enumerate(layers):
+        w = files.get(f"layer{i}.weights")
+        b = files.get(f"layer{i}.bias")
+        if w is None or b is None:
+            raise _bad(path, f"the weights of layer {i} are missing")
+        if w.shape != (layer.out_features, layer.in_features) or b.shape != (
+                layer.out_features,):
+            raise _bad(path, f"layer {i} weights have shape {w.shape} and bias {b.shape}, "
+                             f"the architecture says ({layer.out_features}, "
+                             f"{layer.in_features})")
+        if w.dtype.kind != "f" or b.dtype.kind != "f":
+            raise _bad(path, f"layer {i} weights are not floating point")
+        weights.append((w, b))
+    net = Network(runtime, layers, loss=loss, dtype=dtype or saved_dtype)
+    for layer, (w, b) in zip(layers, weights):
+        layer.weights = w
+        layer.bias = b
+    return net

@@ -1,0 +1,767 @@
+"""A dense network: a sequence of :class:`~clnn.nn.Dense` layers trained on the device.
+
+Memory: all parameters live in ONE device vector (``net.params``) and all gradients in another
+(``net.grads``), each layer's ``weights``/``bias`` being views into them; an optimizer step is
+therefore one kernel launch. Activations and deltas live in a workspace allocated once per
+batch size and reused by every step: training keeps each layer's output (the backward pass
+needs them) and ping-pongs two delta buffers between consecutive layers; inference ping-pongs
+two activation buffers.
+
+A training step is ``L`` forward launches, one fused loss launch, ``L`` backward launches
+(each computes dW, db and the next delta together) and one optimizer launch, enqueued without
+waiting; the loss of every sample is written on the device and read back once per epoch.
+
+Example:
+    >>> import clnn, numpy as np
+    >>> from clnn.nn import Dense, Network
+    >>> x = np.random.default_rng(0).normal(size=(64, 2))
+    >>> y = (x[:, 0] > 0).astype(int)
+    >>> with clnn.Runtime("cpu") as rt:
+    ...     net = Network(rt, [Dense(2, 8, "tanh"), Dense(8, 2, "softmax")],
+    ...                   loss="cross_entropy", seed=0)
+    ...     hist = net.fit(x, y, epochs=30, batch_size=16, verbose=False,
+    ...                    optimizer=clnn.optim.Adam(0.05))
+    ...     print(hist["accuracy"][-1] > 0.9)
+    True
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pyopencl as cl
+
+from .. import checks
+from ..array import Array, Matrix, Vector, as_dtype
+from ..errors import OperandError, RuntimeMismatchError, ShapeError
+from ..gemv import mv
+from . import activations
+from . import init as _init
+from ._kernels import Site, kernels
+from .layers import Dense
+from .losses import DataError, canonical, metric_name
+
+__all__ = ["Network", "History"]
+
+ALIGN = 16  # elements: every parameter / workspace segment starts on a 64-byte boundary
+_LIN = 0
+_SOFTMAX = activations.SOFTMAX
+
+
+def _pad(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+class History(dict):
+    """Per-epoch records of :meth:`Network.fit`: ``loss``, the metric (``accuracy`` or
+    ``rmse``) and, with validation data, ``val_loss`` and ``val_<metric>``; ``lr`` too."""
+
+    def __init__(self, metric: str, validation: bool):
+        super().__init__()
+        self.metric = metric
+        keys = ["loss", metric, "lr"]
+        if validation:
+            keys += ["val_loss", "val_" + metric]
+        for k in keys:
+            self[k] = []
+
+    @property
+    def epochs(self) -> int:
+        return len(self["loss"])
+
+
+class _Workspace:
+    """Activations and deltas for batches of up to ``cap`` rows, in one allocation."""
+
+    def __init__(self, net: Network, cap: int, train: bool):
+        self.cap, self.train = cap, train
+        widths = [lay.out_features for lay in net.layers]
+        offs, total = [], 0
+        if train:
+            for w in widths:
+                offs.append(total)
+                total += _pad(cap * w)
+            dmax = max(widths + [net.in_features])
+            self.delta = [total, total + _pad(cap * dmax)]
+            total += 2 * _pad(cap * dmax)
+            self.act = offs
+        else:
+            w = max(widths)
+            pp = [0, _pad(cap * w)]
+            total = 2 * pp[1]
+            self.act = [pp[i % 2] for i in range(len(widths))]
+            self.delta = []
+        self.vec = net.runtime.vector(total, dtype=net.dtype)
+        self.buf = self.vec._buf
+        self.plans: Dict[tuple, Any] = {}
+
+    def release(self) -> None:
+        self.plans.clear()
+        self.vec.release()
+
+
+class _Data:
+    """Samples on the device: x (n, in), targets, per-sample loss and hit, one allocation."""
+
+    def __init__(self, net: Network, n: int, y_width: int):
+        self.n = n
+        self.in_features = net.in_features
+        self.y_width = y_width
+        self.x_off = 0
+        self.y_off = _pad(n * net.in_features)
+        self.loss_off = self.y_off + _pad(n * y_width)
+        self.hit_off = self.loss_off + _pad(n)
+        total = self.hit_off + _pad(n)
+        self.vec = net.runtime.vector(total, dtype=net.dtype)
+        self.buf = self.vec._buf
+        self._keep: list = []
+        self._queue = net.runtime.queue
+        self._isz = net.dtype.itemsize
+
+    def upload(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Copy (without waiting) the samples in; the arrays stay referenced until
+        :meth:`results` has synchronised."""
+        q = self._queue
+        cl.enqueue_copy(q, self.buf, x, dst_offset=self.x_off * self._isz, is_blocking=False)
+        cl.enqueue_copy(q, self.buf, y, dst_offset=self.y_off * self._isz, is_blocking=False)
+        self._keep += [x, y]
+
+    def results(self, n: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Per-sample losses and hits of the first n samples (waits for the queue)."""
+        host = np.empty(self.hit_off + n - self.loss_off, dtype=self.vec.dtype)
+        cl.enqueue_copy(self._queue, host, self.buf, src_offset=self.loss_off * self._isz,
+                        is_blocking=True)
+        self._keep.clear()
+        return host[:n], host[self.hit_off - self.loss_off:]
+
+    def release(self) -> None:
+        self._keep.clear()
+        self.vec.release()
+
+
+class _Plan:
+    """The launches of one forward (+ loss (+ backward)) pass at batch size B.
+
+    ``run(row0)`` points the sites that read samples at row ``row0`` of the data and enqueues
+    every launch (the caller holds the runtime lock)."""
+
+    def __init__(self, net: Network, ws: _Workspace, B: int, data: Optional[_Data],
+                 mode: str, input_grad: bool = False):
+        # mode: "predict" (forward only, softmax applied), "eval" (forward + loss),
+        # "train" (forward + loss + backward)
+        k = net._k
+        lay = net.layers
+        L = len(lay)
+        pbuf, gbuf, wbuf = net.params._buf, net.grads._buf, ws.buf
+        xent = net.loss == "cross_entropy"
+        self.sites: List[Site] = []
+        self.data = data
+        self.B = B
+        # the first layer reads the data (or, for predict, ws.delta-free input set by caller)
+        self.x_site: Optional[Site] = None
+        self.bx_site: Optional[Site] = None
+        self.loss_site: Optional[Site] = None
+        x_src = (data.buf, data.x_off, net.in_features) if data is not None else None
+        for i, layer in enumerate(lay):
+            K, N = layer.in_features, layer.out_features
+            if i == 0:
+                xb, xo, ldx = x_src if x_src is not None else (wbuf, 0, K)
+            else:
+                xb, xo, ldx = wbuf, ws.act[i - 1], K
+            a = activations.code(layer.activation)
+            last = i == L - 1
+            row_softmax = a == _SOFTMAX and not (last and xent and mode != "predict")
+            g, l_ = k.forward_size(B, N)
+            s = k.site("nn_forward", g, l_,
+                       (B, K, N, xb, xo, ldx, pbuf, layer.w_off, pbuf, layer.b_off,
+                        wbuf, ws.act[i], N, _LIN if a == _SOFTMAX else a))
+            self.sites.append(s)
+            if i == 0:
+                self.x_site = s
+            if row_softmax:
+                g, l_ = k.rows(B)
+                self.sites.append(k.site("nn_softmax_rows", g, l_, (B, N, wbuf, ws.act[i], N)))
+        self.out_off = ws.act[L - 1]
+        if mode == "predict":
+            return
+        last = lay[-1]
+        C = last.out_features
+        g, l_ = k.rows(B)
+        self._xent = xent  # args: ... loss offset at [10], (xent) hit offset at [12]
+        if xent:
+            self.loss_site = k.site("nn_xent", g, l_,
+                                    (B, C, wbuf, ws.act[L - 1], data.buf, data.y_off,
+                                     wbuf, ws.delta[0], k.real(1.0 / B), data.buf,
+                                     data.loss_off, data.buf, data.hit_off))
+        else:
+            self.loss_site = k.site("nn_mse", g, l_,
+                                    (B, C, wbuf, ws.act[L - 1], data.buf, data.y_off,
+                                     wbuf, ws.delta[0], k.real(1.0 / (B * C)), data.buf,
+                                     data.loss_off, activations.code(last.activation)))
+        self.sites.append(self.loss_site)
+        if mode == "eval":
+            return
+        cur = 0
+        for i in range(L - 1, -1, -1):
+            layer = lay[i]
+            K, N = layer.in_features, layer.out_features
+            want_dx = i > 0 or input_grad
+            if i == 0:
+                xb, xo, ldx = data.buf, data.x_off, K
+                act_prev = _LIN
+            else:
+                xb, xo, ldx = wbuf, ws.act[i - 1], K
+                act_prev = activations.code(lay[i - 1].activation)
+            n_w, n_x, g, l_ = k.backward_counts(B, K, N, want_dx)
+            s = k.site("nn_backward", g, l_,
+                       (B, K, N, xb, xo, ldx, pbuf, layer.w_off, wbuf, ws.delta[cur],
+                        gbuf, layer.w_off, gbuf, layer.b_off, wbuf, ws.delta[1 - cur],
+                        n_w, n_x, _LIN if act_prev == _SOFTMAX else act_prev))
+            self.sites.append(s)
+            if i == 0:
+                self.bx_site = s
+            if want_dx and act_prev == _SOFTMAX:
+                g2, l2 = k.rows(B)
+                self.sites.append(k.site("nn_softmax_bwd", g2, l2,
+                                         (B, K, wbuf, ws.act[i - 1], K, wbuf,
+                                          ws.delta[1 - cur])))
+            cur = 1 - cur
+        self.dx_off = ws.delta[cur]  # input gradient (when input_grad)
+
+    def point(self, row0: int, x_buf=None, x_off: Optional[int] = None) -> None:
+        """Aim the data-reading sites at sample ``row0`` (or at an explicit x buffer)."""
+        d = self.data
+        if self.x_site is not None:
+            a = self.x_site.args
+            if x_buf is not None:
+                self.x_site.set(a[:3] + (x_buf, x_off) + a[5:])
+            else:
+                xo = d.x_off + row0 * d.in_features
+                self.x_site.set(a[:4] + (xo,) + a[5:])
+                if self.bx_site is not None:
+                    b = self.bx_site.args
+                    self.bx_site.set(b[:4] + (xo,) + b[5:])
+        if self.loss_site is not None:
+            a = list(self.loss_site.args)
+            a[5] = d.y_off + row0 * d.y_width
+            a[10] = d.loss_off + row0
+            if self._xent:
+                a[12] = d.hit_off + row0
+            self.loss_site.set(a)
+
+    def run(self) -> None:
+        for s in self.sites:
+            s()
+
+
+def _as_int(v: Any, what: str, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < lo:
+        raise ShapeError(f"{what} must be an integer >= {lo}, got {v!r}")
+    return int(v)
+
+
+class Network:
+    """A sequence of dense layers with a loss, on one runtime.
+
+    ``loss`` is ``"mse"`` or ``"cross_entropy"`` (softmax + cross-entropy fused; the last
+    layer must then be softmax). ``seed`` (an int or a numpy Generator) draws the initial
+    weights and the per-epoch shuffles, so a seed reproduces a run exactly on one device.
+    """
+
+    def __init__(self, runtime, layers: Sequence[Dense], loss: str = "mse",
+                 dtype: Any = np.float32, seed: Union[int, np.random.Generator, None] = None):
+        from ..runtime import Runtime
+
+        if not isinstance(runtime, Runtime):
+            raise OperandError(f"Network: runtime must be a clnn.Runtime, got "
+                               f"{type(runtime).__name__}")
+        runtime._live()
+        layers = list(layers)
+        if not layers:
+            raise ShapeError("Network: needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise OperandError(f"Network: layer {i} is a {type(layer).__name__}, "
+                                   "not a clnn.nn.Dense")
+            if layer._net is not None:
+                raise OperandError(f"Network: layer {i} ({layer!r}) already belongs to a "
+                                   "network; make a new Dense")
+            if i and layer.in_features != layers[i - 1].out_features:
+                raise ShapeError(f"Network: layer {i} takes {layer.in_features} inputs but "
+                                 f"layer {i - 1} gives {layers[i - 1].out_features}")
+        if len(set(map(id, layers))) != len(layers):
+            raise OperandError("Network: the same Dense appears twice; make a new one")
+        self.loss = canonical(loss)
+        if self.loss == "cross_entropy" and layers[-1].activation != "softmax":
+            raise OperandError("Network: the cross_entropy loss needs a softmax last layer "
+                               f"(it has {layers[-1].activation!r})")
+        self.dtype = as_dtype(dtype)
+        runtime._check_dtype(self.dtype)
+        self.runtime = runtime
+        self.layers: List[Dense] = layers
+        self.metric = metric_name(self.loss)
+        self._rng = seed if isinstance(seed, np.random.Generator) else \
+            np.random.default_rng(seed)
+        self._k = kernels(runtime, self.dtype)
+        self._ws: Dict[tuple, _Workspace] = {}
+        self._vws: Optional[_VectorWorkspace] = None
+        self._vin: Optional[Vector] = None
+        self._lock = threading.RLock()
+        # one parameter buffer, one gradient buffer: layer segments 64-byte aligned
+        offs, total = [], 0
+        for layer in layers:
+            w_off = total
+            total += _pad(layer.out_features * layer.in_features)
+            b_off = total
+            total += _pad(layer.out_features)
+            offs.append((w_off, b_off))
+        self.n_params = sum(layer.n_params for layer in layers)
+        host = np.zeros(total, dtype=self.dtype)
+        for layer, (w_off, _) in zip(layers, offs):
+            fn = _init.get(layer.init)
+            w = fn(self._rng, layer.in_features, layer.out_features)
+            host[w_off:w_off + w.size] = w.astype(self.dtype).ravel()
+        self.params = runtime.vector(host)
+        self.grads = runtime.zeros(total, dtype=self.dtype)
+        for layer, (w_off, b_off) in zip(layers, offs):
+            layer._bind(self, w_off, b_off)
+
+    # ---- description ------------------------------------------------------------------------
+    @property
+    def in_features(self) -> int:
+        return self.layers[0].in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.layers[-1].out_features
+
+    def config(self) -> dict:
+        return {"loss": self.loss, "dtype": self.dtype.name,
+                "layers": [layer.config() for layer in self.layers]}
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return (f"<clnn.nn.Network [{inner}], loss={self.loss!r}, {self.dtype.name}, "
+                f"{self.n_params} parameters>")
+
+    def release(self) -> None:
+        """Free the device memory of the network (parameters, gradients, workspaces)."""
+        for ws in self._ws.values():
+            ws.release()
+        self._ws.clear()
+        for extra in (self._vws, self._vin):
+            if extra is not None:
+                extra.release()
+        self._vws = self._vin = None
+        self.params.release()
+        self.grads.release()
+
+    # ---- workspaces -------------------------------------------------------------------------
+    def _workspace(self, cap: int, train: bool) -> _Workspace:
+        for (c, t), ws in self._ws.items():
+            if t == train and c >= cap:
+                return ws
+        old = self._ws.pop((max([c for c, t in self._ws if t == train], default=0), train),
+                           None)
+        if old is not None:
+            old.release()
+        ws = _Workspace(self, cap, train)
+        self._ws[(cap, train)] = ws
+        return ws
+
+    def _plan(self, ws: _Workspace, B: int, data: Optional[_Data], mode: str,
+              input_grad: bool = False) -> _Plan:
+        key = (B, id(data), mode, input_grad)
+        p = ws.plans.get(key)
+        if p is None or p.data is not data:
+            p = _Plan(self, ws, B, data, mode, input_grad)
+            ws.plans[key] = p
+        return p
+
+    # ---- data checks ------------------------------------------------------------------------
+    def _host_x(self, x: Any, what: str, ndim: Optional[int] = None) -> np.ndarray:
+        if isinstance(x, Array):
+            x._live()
+            if x.runtime is not self.runtime:
+                raise RuntimeMismatchError(
+                    f"{what}: the data lives on another runtime ({x.runtime.device}) than the "
+                    f"network ({self.runtime.device}); copy it over first")
+            x = x.to_numpy()
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError) as e:
+            raise ShapeError(f"{what}: cannot make an array of x ({e})") from None
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{what}: x of dtype {arr.dtype} is not real numbers")
+        if ndim is not None and arr.ndim != ndim or arr.ndim not in (1, 2):
+            raise ShapeError(f"{what}: x must be 2-d (samples, features), got shape "
+                             f"{arr.shape}")
+        feats = arr.shape[-1]
+        if feats != self.in_features:
+            raise ShapeError(f"{what}: x has {feats} features per sample but the network "
+                             f"takes {self.in_features}")
+        if arr.size == 0:
+            raise ShapeError(f"{what}: x holds no samples")
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            r = int(np.argwhere(bad)[0][0])
+            raise DataError(f"{what}: x contains NaN or Inf (first in sample {r}); clean the "
+                            "data first")
+        return arr
+
+    def _host_y(self, y: Any, n: int, what: str) -> np.ndarray:
+        if isinstance(y, Array):
+            y._live()
+            if y.runtime is not self.runtime:
+                raise RuntimeMismatchError(
+                    f"{what}: the targets live on another runtime ({y.runtime.device}) than "
+                    f"the network ({self.runtime.device}); copy them over first")
+            y = y.to_numpy()
+        try:
+            arr = np.asarray(y)
+        except (ValueError, TypeError) as e:
+            raise ShapeError(f"{what}: cannot make an array of y ({e})") from None
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{what}: y of dtype {arr.dtype} is not numbers")
+        if arr.ndim == 0 or len(arr) != n:
+            raise ShapeError(f"{what}: {n} samples in x but y has shape {arr.shape}")
+        C = self.out_features
+        if self.loss == "cross_entropy":
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                arr = arr[:, 0]
+            if arr.ndim != 1:
+                raise ShapeError(f"{what}: cross_entropy takes integer class labels, shape "
+                                 f"({n},); got shape {arr.shape}")
+            if arr.dtype.kind == "f":
+                if not np.isfinite(arr).all():
+                    raise DataError(f"{what}: y contains NaN or Inf")
+                if (arr != np.rint(arr)).any():
+                    raise DataError(f"{what}: class labels must be whole numbers")
+            lo, hi = arr.min(), arr.max()
+            if lo < 0 or hi >= C:
+                bad = lo if lo < 0 else hi
+                raise DataError(f"{what}: label {bad:g} is out of range; the network has {C} "
+                                f"classes, 0..{C - 1}")
+            return np.ascontiguousarray(arr, dtype=self.dtype)
+        if arr.ndim == 1 and C == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[1] != C:
+            raise ShapeError(f"{what}: the network gives {C} outputs per sample but y has "
+                             f"shape {arr.shape}")
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            r = int(np.argwhere(bad)[0][0])
+            raise DataError(f"{what}: y contains NaN or Inf (first in sample {r})")
+        return arr
+
+    def _y_width(self) -> int:
+        return 1 if self.loss == "cross_entropy" else self.out_features
+
+    # ---- inference --------------------------------------------------------------------------
+    def forward(self, x: Union[Matrix, Vector]) -> Union[Matrix, Vector]:
+        """Outputs for device inputs: a Vector (one sample, gemv path) or a row-layout
+        Matrix (a batch, one fused gemm launch per layer). The result is a view of the
+        network's workspace, valid until the next call.
+
+        Example:
+            >>> import clnn
+            >>> from clnn.nn import Dense, Network
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     net = Network(rt, [Dense(3, 2, "relu")], seed=1)
+            ...     print(net.forward(rt.matrix([[1, 2, 3]])).shape)
+            (1, 2)
+        """
+        if not isinstance(x, (Matrix, Vector)):
+            raise OperandError(f"forward: x must be a clnn.Vector or clnn.Matrix, got "
+                               f"{type(x).__name__}; use predict() for numpy data")
+        x._live()
+        checks.same_runtime("forward", self.params, x)
+        checks.same_dtype("forward", self.params, x)
+        if isinstance(x, Vector):
+            return self._forward_vector(x)
+        if x.n != self.in_features:
+            raise ShapeError(f"forward: x has {x.n} features per sample but the network takes "
+                             f"{self.in_features}")
+        if x.layout != "row":
+            raise ShapeError("forward: x must be a row-layout matrix (samples in rows)")
+        B = x.m
+        rt = self.runtime
+        with self._lock:
+            ws = self._workspace(B, False)
+            p = self._plan(ws, B, None, "predict")
+            with rt._lock:
+                p.x_site.set(p.x_site.args[:3] + (x._owner._buf, x.offset, x.ld)
+                             + p.x_site.args[6:])
+                p.run()
+            return Matrix(rt, B, self.out_features, self.dtype, "row", owner=ws.vec,
+                          offset=p.out_off)
+
+    def _forward_vector(self, x: Vector) -> Vector:
+        if x.n != self.in_features:
+            raise ShapeError(f"forward: x has length {x.n} but the network takes "
+                             f"{self.in_features} inputs")
+        rt = self.runtime
+        with self._lock:
+            ws = self._vws
+            if ws is None:
+                ws = self._vws = _VectorWorkspace(self)
+            h = x
+            for i, layer in enumerate(self.layers):
+                out = ws.out[i]
+                mv(layer.weights, h, out=out)
+                a = activations.code(layer.activation)
+                s = ws.sites[i]
+                with rt._lock:
+                    s()
+                    if a == _SOFTMAX:
+                        ws.soft[i]()
+                h = out
+            return h
+
+    def predict(self, x: Any, batch_size: Optional[int] = None) -> np.ndarray:
+        """Outputs for numpy inputs: (samples, features) -> (samples, outputs), or one
+        sample (features,) -> (outputs,) through the gemv path. Softmax layers give
+        probabilities."""
+        arr = self._host_x(x, "predict")
+        if arr.ndim == 1:
+            with self._lock:
+                if self._vin is None:
+                    self._vin = self.runtime.vector(self.in_features, dtype=self.dtype)
+                self._vin.set(arr)
+                return self._forward_vector(self._vin).to_numpy()
+        n = len(arr)
+        bs = n if batch_size is None else _as_int(batch_size, "predict: batch_size", 1)
+        bs = min(bs, n, 4096)
+        out = np.empty((n, self.out_features), dtype=self.dtype)
+        rt = self.runtime
+        with self._lock:
+            ws = self._workspace(bs, False)
+            data = _Data(self, n, self._y_width())
+            try:
+                cl.enqueue_copy(rt.queue, data.buf, arr, is_blocking=False)
+                for r0 in range(0, n, bs):
+                    B = min(bs, n - r0)
+                    p = self._plan(ws, B, data, "predict")
+                    with rt._lock:
+                        p.point(r0)
+                        p.run()
+                        cl.enqueue_copy(rt.queue, out[r0:r0 + B], ws.buf,
+                                        src_offset=p.out_off * self.dtype.itemsize,
+                                        is_blocking=True)
+            finally:
+                self._drop_plans(data)
+                data.release()
+        return out
+
+    def _drop_plans(self, data: _Data) -> None:
+        for ws in self._ws.values():
+            for key in [k for k, p in ws.plans.items() if p.data is data]:
+                del ws.plans[key]
+
+    def evaluate(self, x: Any, y: Any, batch_size: Optional[int] = None) -> Dict[str, float]:
+        """``{"loss": ..., metric: ...}`` over the samples (metric: accuracy or rmse)."""
+        xh = self._host_x(x, "evaluate", ndim=2)
+        yh = self._host_y(y, len(xh), "evaluate")
+        n = len(xh)
+        bs = min(n, 1024 if batch_size is None else _as_int(batch_size,
+                                                             "evaluate: batch_size", 1))
+        with self._lock:
+            ws = self._workspace(bs, True)
+            data = _Data(self, n, self._y_width())
+            try:
+                data.upload(xh, yh)
+                return self._eval_data(ws, data, bs)
+            finally:
+                self._drop_plans(data)
+                data.release()
+
+    def _eval_data(self, ws: _Workspace, data: _Data, bs: int) -> Dict[str, float]:
+        rt = self.runtime
+        n = data.n
+        with rt._lock:
+            for r0 in range(0, n, bs):
+                B = min(bs, n - r0)
+                p = self._plan(ws, B, data, "eval")
+                p.point(r0)
+                p.run()
+        loss, hit = data.results(n)
+        return self._summary(loss, hit)
+
+    def _summary(self, loss: np.ndarray, hit: np.ndarray) -> Dict[str, float]:
+        m = float(np.mean(loss, dtype=np.float64))
+        if self.metric == "accuracy":
+            return {"loss": m, "accuracy": float(np.mean(hit, dtype=np.float64))}
+        return {"loss": m, "rmse": float(np.sqrt(m))}
+
+    # ---- gradients --------------------------------------------------------------------------
+    def gradient(self, x: Any, y: Any, input_grad: bool = False
+                 ) -> Union[float, Tuple[float, np.ndarray]]:
+        """One forward + backward pass over all the samples as one batch: fills every
+        layer's ``grad_weights``/``grad_bias`` and returns the loss (and dLoss/dx when
+        ``input_grad``)."""
+        xh = self._host_x(x, "gradient", ndim=2)
+        yh = self._host_y(y, len(xh), "gradient")
+        n = len(xh)
+        rt = self.runtime
+        with self._lock:
+            ws = self._workspace(n, True)
+            data = _Data(self, n, self._y_width())
+            try:
+                data.upload(xh, yh)
+                p = self._plan(ws, n, data, "train", input_grad)
+                with rt._lock:
+                    p.point(0)
+                    p.run()
+                loss, _ = data.results(n)
+                value = float(np.mean(loss, dtype=np.float64))
+                if not input_grad:
+                    return value
+                dx = np.empty((n, self.in_features), dtype=self.dtype)
+                cl.enqueue_copy(rt.queue, dx, ws.buf, src_offset=p.dx_off * self.dtype.itemsize,
+                                is_blocking=True)
+                return value, dx
+            finally:
+                self._drop_plans(data)
+                data.release()
+
+    # ---- training ---------------------------------------------------------------------------
+    def fit(self, x: Any, y: Any, epochs: int = 10, batch_size: int = 32,
+            optimizer: Any = None, validation: Optional[Tuple[Any, Any]] = None,
+            verbose: bool = True, shuffle: bool = True,
+            seed: Union[int, np.random.Generator, None] = None,
+            on_epoch: Optional[Callable[[int, dict], Any]] = None) -> History:
+        """Train with mini-batches; returns the :class:`History`.
+
+        Each epoch shuffles the samples (from the network's seeded generator, or ``seed``),
+        copies them into a device buffer allocated once, runs every step without waiting and
+        reads the per-sample losses back once. ``optimizer`` defaults to SGD(0.01, momentum
+        0.9). ``verbose`` shows a tqdm bar (only when stderr is a terminal and tqdm is
+        installed). ``on_epoch(epoch, logs)`` is called after each epoch.
+        """
+        from ..optim import SGD, Optimizer
+
+        # ---- every check before any device work ----
+        xh = self._host_x(x, "fit", ndim=2)
+        yh = self._host_y(y, len(xh), "fit")
+        val = None
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise OperandError("fit: validation must be a pair (x, y)")
+            xv = self._host_x(validation[0], "fit validation", ndim=2)
+            val = (xv, self._host_y(validation[1], len(xv), "fit validation"))
+        epochs = _as_int(epochs, "fit: epochs", 0)
+        batch_size = _as_int(batch_size, "fit: batch_size", 1)
+        if optimizer is None:
+            optimizer = SGD(0.01, momentum=0.9)
+        if not isinstance(optimizer, Optimizer):
+            raise OperandError(f"fit: optimizer must be a clnn.optim optimizer, got "
+                               f"{type(optimizer).__name__}")
+        optimizer._check(self.params, self.grads)
+        rng = self._rng if seed is None else (
+            seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
+        if on_epoch is not None and not callable(on_epoch):
+            raise OperandError("fit: on_epoch must be callable")
+
+        n = len(xh)
+        B = min(batch_size, n)
+        steps = -(-n // B)
+        rem = n - (steps - 1) * B
+        rt = self.runtime
+        hist = History(self.metric, val is not None)
+        bar = _progress(epochs, verbose)
+        with self._lock:
+            ws = self._workspace(B, True)
+            data = _Data(self, n, self._y_width())
+            vdata = None
+            try:
+                if val is not None:
+                    vdata = _Data(self, len(val[0]), self._y_width())
+                    vdata.upload(*val)
+                optimizer._bind(self.params, self.grads)
+                full = self._plan(ws, B, data, "train")
+                last = self._plan(ws, rem, data, "train") if rem != B else full
+                for epoch in range(epochs):
+                    lr = optimizer._start_epoch(epoch)
+                    if shuffle:
+                        perm = rng.permutation(n)
+                        xe, ye = xh[perm], yh[perm]
+                    else:
+                        xe, ye = xh, yh
+                    data.upload(np.ascontiguousarray(xe), np.ascontiguousarray(ye))
+                    with rt._lock:
+                        for s in range(steps):
+                            p = full if s < steps - 1 else last
+                            p.point(s * B)
+                            p.run()
+                            optimizer._enqueue()
+                    loss, hit = data.results(n)
+                    logs = self._summary(loss, hit)
+                    if vdata is not None:
+                        v = self._eval_data(ws, vdata, B)
+                        logs.update({"val_" + k: val_ for k, val_ in v.items()})
+                    logs["lr"] = lr
+                    for key in hist:
+                        hist[key].append(logs[key])
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "lr"},
+                                        refresh=False)
+                        bar.update(1)
+                    if on_epoch is not None:
+                        on_epoch(epoch, logs)
+            finally:
+                if bar is not None:
+                    bar.close()
+                self._drop_plans(data)
+                data.release()
+                if vdata is not None:
+                    self._drop_plans(vdata)
+                    vdata.release()
+        return hist
+
+    # ---- persistence ------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Write architecture and weights to one ``.npz`` file, atomically."""
+        from .io import save
+
+        save(self, path)
+
+
+class _VectorWorkspace:
+    """Two vectors of the widest layer for the one-sample (gemv) path, plus its sites."""
+
+    def __init__(self, net: Network):
+        rt, k = net.runtime, net._k
+        w = max(layer.out_features for layer in net.layers)
+        self.vec = rt.vector(2 * _pad(w), dtype=net.dtype)
+        self.plans: dict = {}
+        self.out, self.sites, self.soft = [], [], {}
+        for i, layer in enumerate(net.layers):
+            n = layer.out_features
+            o = (i % 2) * _pad(w)
+            self.out.append(Vector(rt, n, net.dtype, owner=self.vec, offset=o))
+            a = activations.code(layer.activation)
+            g, l_ = k.rows(n)
+            self.sites.append(k.site("nn_bias_act", g, l_,
+                                     (n, self.vec._buf, o, 1, net.params._buf, layer.b_off,
+                                      _LIN if a == _SOFTMAX else a)))
+            if a == _SOFTMAX:
+                g, l_ = k.rows(1)
+                self.soft[i] = k.site("nn_softmax_rows", g, l_, (1, n, self.vec._buf, o, n))
+
+    def release(self) -> None:
+        self.vec.release()
+
+
+def _progress(epochs: int, verbose: bool):
+    if not verbose or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=epochs, unit="epoch", leave=True, dynamic_ncols=True)

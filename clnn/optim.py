@@ -1,0 +1,197 @@
+"""Optimizers: SGD (momentum, Nesterov, L2 weight decay) and Adam, each one kernel launch.
+
+An optimizer updates a parameter vector in place from a gradient vector of the same length
+(a :class:`clnn.nn.Network` keeps all its parameters in one vector, so a step is one launch).
+Its state (momentum, Adam moments) is allocated on the first step and belongs to that
+parameter vector. ``lr`` is a number or a schedule: any callable ``epoch -> lr`` (see
+:mod:`clnn.schedules`).
+
+Example:
+    >>> import clnn
+    >>> with clnn.Runtime("cpu") as rt:
+    ...     p, g = rt.vector([1.0, 2.0]), rt.vector([0.5, -0.5])
+    ...     clnn.optim.SGD(0.1).step(p, g)
+    ...     print(p.to_numpy())
+    [0.95 2.05]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional, Union
+
+from . import checks
+from .array import Vector
+from .errors import OperandError, RuntimeMismatchError, ShapeError
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+LR = Union[float, Callable[[int], float]]
+
+
+def _real(v, what: str, lo: float = 0.0, hi: float = math.inf, lo_open: bool = False) -> float:
+    v = checks.scalar(v, "optimizer", what)
+    if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+        raise OperandError(f"optimizer: {what}={v!r} is out of range")
+    return v
+
+
+class Optimizer:
+    """Base class: learning rate (or schedule), binding to one parameter vector, one
+    launch per :meth:`step`."""
+
+    _state_names: tuple = ()
+
+    def __init__(self, lr: LR, weight_decay: float = 0.0):
+        if not callable(lr):
+            lr = _real(lr, "lr", lo_open=True)
+        self.lr = lr
+        self.weight_decay = _real(weight_decay, "weight_decay")
+        self.epoch = 0
+        self.t = 0  # steps taken
+        self._params: Optional[Vector] = None
+        self._grads: Optional[Vector] = None
+        self._state: list = []
+        self._site = None
+        self._lr_now = 0.0
+
+    # ---- learning rate ------------------------------------------------------------------------
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (the schedule called, or the constant)."""
+        lr = self.lr(epoch) if callable(self.lr) else self.lr
+        return _real(lr, f"lr at epoch {epoch}", lo=0.0)
+
+    def _start_epoch(self, epoch: int) -> float:
+        self.epoch = epoch
+        self._lr_now = self.lr_at(epoch)
+        return self._lr_now
+
+    # ---- binding ------------------------------------------------------------------------------
+    def _check(self, params: Vector, grads: Vector) -> None:
+        checks.need(params, Vector, "optimizer", "params")
+        checks.need(grads, Vector, "optimizer", "grads")
+        checks.same_runtime("optimizer", params, grads)
+        checks.same_dtype("optimizer", params, grads)
+        if params.n != grads.n:
+            raise ShapeError(f"optimizer: params has {params.n} elements, grads {grads.n}")
+        if params.stride != 1 or grads.stride != 1:
+            raise ShapeError("optimizer: params and grads must be contiguous vectors")
+        if checks.overlaps(params, grads):
+            raise ShapeError("optimizer: params and grads share memory")
+        if self._params is not None and not self._params.released:
+            same = (self._params._owner is params._owner and self._params.offset == params.offset
+                    and self._params.n == params.n)
+            if not same:
+                if self._params.runtime is not params.runtime:
+                    raise RuntimeMismatchError(
+                        "optimizer: it holds state on another runtime "
+                        f"({self._params.runtime.device}); make a new optimizer")
+                raise OperandError("optimizer: it already holds state for other parameters; "
+                                   "make a new optimizer for these")
+
+    def _bind(self, params: Vector, grads: Vector) -> None:
+        self._check(params, grads)
+        from .nn._kernels import kernels
+
+        if self._params is not None and not self._params.released:
+            if self._grads is grads or (self._grads._owner is grads._owner
+                                        and self._grads.offset == grads.offset):
+                return
+        rt = params.runtime
+        self._params, self._grads = params, grads
+        self._state = [rt.zeros(params.n, dtype=params.dtype) for _ in self._state_names]
+        self._k = kernels(rt, params.dtype)
+        self._real = params.dtype.type
+        g, l_ = self._k.flat_size(params.n)
+        self._site = self._k.site(self._entry, g, l_, self._args())
+        if self._lr_now == 0.0:
+            self._lr_now = self.lr_at(self.epoch)
+
+    def _pg(self) -> tuple:
+        p, g = self._params, self._grads
+        return (p.n, p._owner._buf, p.offset, g._owner._buf, g.offset)
+
+    def step(self, params: Vector, grads: Vector) -> None:
+        """One update of ``params`` from ``grads`` (one kernel launch, not waited for)."""
+        self._bind(params, grads)
+        self._enqueue()
+
+    def _enqueue(self) -> None:
+        self.t += 1
+        self._site.set(self._args())
+        with self._params.runtime._lock:
+            self._site()
+
+    # subclasses: _entry, _state_names, _args()
+
+    def state(self) -> dict:
+        """The optimizer's state buffers as numpy arrays (for inspection and tests)."""
+        return {n: s.to_numpy() for n, s in zip(self._state_names, self._state)}
+
+    def __repr__(self) -> str:
+        lr = getattr(self.lr, "__name__", None) or repr(self.lr)
+        return f"{type(self).__name__}(lr={lr}, weight_decay={self.weight_decay})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: ``g = grad + weight_decay * p``; with momentum
+    ``v = momentum * v + g`` and ``p -= lr * v`` (Nesterov: ``p -= lr * (g + momentum * v)``),
+    PyTorch's convention.
+
+    Example:
+        >>> import clnn
+        >>> opt = clnn.optim.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    """
+
+    def __init__(self, lr: LR = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
+        self.momentum = _real(momentum, "momentum", hi=1.0)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise OperandError("SGD: nesterov needs a momentum > 0")
+        if self.momentum > 0:
+            self._entry, self._state_names = "optim_momentum", ("velocity",)
+        else:
+            self._entry, self._state_names = "optim_sgd", ()
+
+    def _args(self) -> tuple:
+        r = self._real
+        if self._entry == "optim_sgd":
+            return self._pg() + (r(self._lr_now), r(self.weight_decay))
+        return self._pg() + (self._state[0]._buf, r(self._lr_now), r(self.weight_decay),
+                             r(self.momentum), int(self.nesterov))
+
+
+class Adam(Optimizer):
+    """Adam with bias correction: ``m = b1 m + (1-b1) g``, ``s = b2 s + (1-b2) g^2``,
+    ``p -= lr * m_hat / (sqrt(s_hat) + eps)`` with ``m_hat = m / (1 - b1^t)``,
+    ``s_hat = s / (1 - b2^t)``; ``weight_decay`` adds L2 to the gradient.
+
+    Example:
+        >>> import clnn
+        >>> opt = clnn.optim.Adam(1e-3, betas=(0.9, 0.999))
+    """
+
+    _entry = "optim_adam"
+    _state_names = ("m", "s")
+
+    def __init__(self, lr: LR = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise OperandError(f"Adam: betas must be a pair, got {betas!r}")
+        self.b1 = _real(betas[0], "beta1", hi=1.0)
+        self.b2 = _real(betas[1], "beta2", hi=1.0)
+        if self.b1 >= 1 or self.b2 >= 1:
+            raise OperandError("Adam: betas must be < 1")
+        self.eps = _real(eps, "eps", lo_open=True)
+
+    def _args(self) -> tuple:
+        r = self._real
+        t = max(self.t, 1)
+        c1 = 1.0 / (1.0 - self.b1 ** t)
+        c2 = 1.0 / (1.0 - self.b2 ** t)
+        return self._pg() + (self._state[0]._buf, self._state[1]._buf, r(self._lr_now),
+                             r(self.weight_decay), r(self.b1), r(self.b2), r(self.eps),
+                             r(c1), r(c2))

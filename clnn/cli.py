@@ -132,7 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # options after NAME belong to the module: argparse's REMAINDER does not take a leading
+    # option ("bench leaks --quick"), so unknown options are passed on explicitly
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "rest", None) is None:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.rest = extra + list(args.rest)
     if not hasattr(args, "device"):
         args.device = None
     try:

@@ -9,8 +9,27 @@ Example:
 """
 
 from . import nn, optim, schedules
-from .array import Matrix, Vector
+from .array import Matrix, Vector, submatrix, subvector
+from .blas1 import asum, axpy, copy, dot, iamax, nrm2, rk, scal, swap
 from .devices import DeviceInfo, devices, select_device
+from .elementwise import (
+    activate,
+    activate_grad,
+    add,
+    add_bias,
+    div,
+    exp,
+    log,
+    mul,
+    relu,
+    relu_grad,
+    scale_shift,
+    sigmoid,
+    sigmoid_grad,
+    sub,
+    tanh,
+    tanh_grad,
+)
 from .errors import (
     BuildError,
     ClnnError,
@@ -27,13 +46,19 @@ from .errors import (
 from .gemm import gemm, mm
 from .gemv import gemv, mv
 from .nn import load
+from .reduce import argmax, max, sum
 from .runtime import Runtime
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Runtime", "Vector", "Matrix", "devices", "select_device", "DeviceInfo",
-    "mv", "gemv", "mm", "gemm", "nn", "optim", "schedules", "load",
+    "mv", "gemv", "mm", "gemm",
+    "subvector", "submatrix",
+    "axpy", "scal", "copy", "swap", "dot", "nrm2", "asum", "iamax", "rk",
+    "add", "sub", "mul", "div", "scale_shift", "exp", "log", "tanh", "sigmoid", "relu",
+    "sigmoid_grad", "tanh_grad", "relu_grad", "add_bias", "activate", "activate_grad",
+    "sum", "max", "argmax", "nn", "optim", "schedules", "load",
     "ClnnError", "DeviceError", "ReleasedError", "ShapeError", "DTypeError",
     "RuntimeMismatchError", "UnsupportedError", "RenderError", "BuildError",
     "OutOfMemoryError", "OperandError",

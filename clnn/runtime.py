@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import threading
 import weakref
 from typing import Any, Optional, Union
@@ -205,6 +206,10 @@ class Runtime:
                 f"({limit} bytes; global memory {self.device.global_mem} bytes)"
             )
         key = self.device.key
+        if _device_bytes.get(key, 0) + nbytes > self.memory_limit:
+            # forgotten arrays wait for the cyclic garbage collector (an owner refers to
+            # itself as its base): collect them before refusing
+            gc.collect()
         with _mem_lock:  # reserve first, so that two threads cannot both pass the check
             used = _device_bytes.get(key, 0)
             if used + nbytes > self.memory_limit:

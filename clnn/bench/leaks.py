@@ -174,8 +174,9 @@ def _forgotten(device, count: int) -> dict:
 def _device_memory(device, rounds: int) -> dict:
     """Fill 40% of the device in every round (of at most 2 GiB, lowering the runtime's
     ``memory_limit`` to match) with buffers caught in reference cycles and let the runtime's
-    exit free them. Warm-up plus rounds ask for more than fits in all, so a runtime that kept
-    anything would hit OutOfMemoryError; RSS shows a CPU device's memory really comes back."""
+    exit free them, with the garbage collector switched off. Warm-up plus rounds ask for more
+    than fits in all, so a runtime that kept anything would hit OutOfMemoryError; the RSS
+    peaks of the rounds show that a CPU device's memory really comes back."""
     from ..runtime import Runtime, device_bytes_in_use
 
     limit = min(device.global_mem, 2048 * MiB)
@@ -199,10 +200,18 @@ def _device_memory(device, rounds: int) -> dict:
                 del held
         assert device_bytes_in_use(device) == base, "the runtime's exit did not free all"
 
-    res = measure("device-memory", step, rounds, warmup=1)
+    was = gc.isenabled()
+    gc.disable()  # the runtime's exit must free the memory, not the garbage collector
+    try:
+        res = measure("device-memory", step, rounds, warmup=1)
+    finally:
+        if was:
+            gc.enable()
     res["bytes_per_round"] = nchunks * chunk
     res["limit"] = limit
     res["peak_rss"] = max(peaks)
+    res["peak_growth"] = max(peaks) - peaks[0]
+    res["growth"] = max(res["growth"], res["peak_growth"])
     return res
 
 

@@ -269,10 +269,12 @@ def load_db() -> dict:
         stamp = (str(path), None, None)
     if _db_cache["key"] != stamp:
         with _lock:
+            first = _db_cache["key"] is None
             _db_cache["db"] = _read(path) if stamp[1] is not None else {}
             _db_cache["key"] = stamp
             _cache.clear()
-            _generation[0] += 1
+            if not first:  # the file changed under us: plans built from it are stale
+                _generation[0] += 1
     return _db_cache["db"]
 
 

@@ -26,6 +26,13 @@ gemv_col  columns contiguous: sums of scaled columns. Two strategies (tunable AC
                  past the last full vector are scalar.
           ACC=0 (GPUs): each work-item owns VW*RPT consecutive rows held in registers and walks
                  the columns of its split; neighbouring work-items read neighbouring addresses.
+Narrow variants (render parameter NARROW = k > 0, k <= 8): the small dimension is a
+compile-time constant, so the inner loops are fully unrolled and, when the matrix is packed
+(LDK: ldA == k), VW rows ("row") or VW columns ("col") are read as k contiguous vectors and
+de-interleaved with constant shuffles:
+gemv_row  (n == k) each work-item owns ``bpg`` consecutive rows; results stored as a vector.
+gemv_col  (m == k) work-item (0, s) owns columns [s*cps, s*cps + cps), k sums in registers;
+          with SPLIT the partial sums go to W (then gemv_sum).
 gemv_sum  y[i] := alpha * sum_s W[s*m + i] + beta * y[i], the second pass after a SPLIT
           launch (W holds ``nsplit`` partial vectors of length m).
 
@@ -39,6 +46,8 @@ Render parameters:
            through a VW-vector type of element alignment (one unaligned vector load on CPUs;
            never vloadN, which PoCL compiles to a register-spilling call).
   XINC1    true when incx == 1 ("row" then loads x with vector loads, else it gathers)
+  NARROW   (default 0) k > 0: the narrow variants above, for n == k ("row") or m == k ("col")
+  LDK      (default false) NARROW only: ldA == k, the matrix is packed
 Tunables (UPPERCASE, chosen in clnn/gemv.py from the tuning database or device limits):
   WGS      work-items per work-group ("row", and "col" with ACC=0; CPU 1, GPU 32..256)
   RPT      "row": rows per block; "col" ACC=0: vectors of rows per work-item
@@ -46,7 +55,8 @@ Tunables (UPPERCASE, chosen in clnn/gemv.py from the tuning database or device l
   ACC      (default 0) "col" only: 1 = memory accumulation (CPU), 0 = register accumulation (GPU)
   CU       (default 1) "col" ACC=1 only: columns per step of the column walk (1..8)
 Host-side tunables (not rendered): NG (target number of parallel work-items/groups), MB
-(rows per work-item, "col" ACC=1).
+(rows per work-item, "col" ACC=1), KMIN (fewest columns per split), AL (1: use ALIGNED loads
+when the operands allow; CPUs 0, as unaligned vector loads cost the same there).
 
 Kernel arguments of gemv_row / gemv_col:
   int m, int n, real alpha, global real* A, int offA, int ldA,
@@ -62,6 +72,8 @@ offset 0) as described above.
     SPLIT = context.get("SPLIT", False)
     ACC = context.get("ACC", 0)
     CU = context.get("CU", 1)
+    NARROW = context.get("NARROW", 0)
+    LDK = context.get("LDK", False)
 
     def loadv(ptr):
         if VW == 1:
@@ -81,7 +93,128 @@ offset 0) as described above.
 typedef realV __attribute__((aligned(sizeof(real)))) realU;
 %endif
 
-%if layout == "row":
+%if NARROW and layout == "row":
+<%
+    K = NARROW
+    def comp(v, flat):
+        q, lane = divmod(flat, VW)
+        return "v%d.s%x" % (q, lane)
+%>
+/* narrow rows: n == ${K} columns (compile time); bpg rows per work-item */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemv_row(const int m, const int n, const real alpha,
+              __global const real* restrict A, const int offA, const int ldA,
+              __global const real* restrict x, const int offx, const int incx,
+              const real beta, __global real* restrict y, const int offy, const int incy,
+              const int bpg, const int cps)
+{
+    const int i0 = get_global_id(0) * bpg;
+    const int i1 = min(m, i0 + bpg);
+    A += offA; x += offx; y += offy;
+%for c in range(K):
+    const real x${c} = x[${c} * incx];
+%endfor
+    int i = i0;
+%if LDK and VW > 1:
+    /* ${VW} rows at a time: ${K} contiguous vector loads, de-interleaved into columns */
+    const int iv = i0 + (i1 - i0) / ${VW} * ${VW};
+    for (; i < iv; i += ${VW}) {
+        __global const real* a = A + (size_t)i * ${K};
+%for q in range(K):
+        const realV v${q} = *(__global const realU*)(a + ${q * VW});
+%endfor
+        realV s = ${" + ".join("(realV)(%s) * x%d" % (", ".join(comp(None, u * K + c) for u in range(VW)), c) for c in range(K))};
+        s *= alpha;
+        if (incy == 1) {
+            __global realU* yp = (__global realU*)(y + i);
+            *yp = (beta == 0) ? s : s + beta * *yp;
+        } else {
+%for u in range(VW):
+            {
+                __global real* yi = y + (size_t)(i + ${u}) * incy;
+                *yi = (beta == 0) ? s.s${"%x" % u} : s.s${"%x" % u} + beta * *yi;
+            }
+%endfor
+        }
+    }
+%endif
+    for (; i < i1; ++i) {
+        __global const real* a = A + (size_t)i * ${K if LDK else "ldA"};
+        const real t = ${" + ".join("a[%d] * x%d" % (c, c) for c in range(K))};
+${store_y("i", "t", 8)}
+    }
+}
+
+%elif NARROW:
+<%
+    K = NARROW
+    def comp(v, flat):
+        q, lane = divmod(flat, VW)
+        return "v%d.s%x" % (q, lane)
+%>
+/* narrow columns: m == ${K} rows (compile time); work-item (0, s) owns columns
+   [s*cps, s*cps + cps) and keeps its ${K} sums in registers */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemv_col(const int m, const int n, const real alpha,
+              __global const real* restrict A, const int offA, const int ldA,
+              __global const real* restrict x, const int offx, const int incx,
+              const real beta, __global real* restrict y, const int offy, const int incy,
+              const int bpg, const int cps)
+{
+    const int j0 = get_global_id(1) * cps;
+    const int j1 = min(n, j0 + cps);
+    if (j0 >= n) return;
+    A += offA; x += offx;
+%for r in range(K):
+    real t${r} = 0;
+%endfor
+    int j = j0;
+%if LDK and VW > 1:
+    /* ${VW} columns at a time: ${K} contiguous vector loads, de-interleaved into rows */
+%for r in range(K):
+    realV acc${r} = (realV)(0);
+%endfor
+    const int jv = j0 + (j1 - j0) / ${VW} * ${VW};
+    for (; j < jv; j += ${VW}) {
+        __global const real* a = A + (size_t)j * ${K};
+%for q in range(K):
+        const realV v${q} = *(__global const realU*)(a + ${q * VW});
+%endfor
+%if XINC1:
+        const realV xv = *(__global const realU*)(x + j);
+%else:
+        __global const real* xj = x + (size_t)j * incx;
+        const realV xv = (realV)(${", ".join("xj[%d * incx]" % u for u in range(VW))});
+%endif
+%for r in range(K):
+        acc${r} += (realV)(${", ".join(comp(None, u * K + r) for u in range(VW))}) * xv;
+%endfor
+    }
+%for r in range(K):
+    t${r} = HSUM(acc${r});
+%endfor
+%endif
+    for (; j < j1; ++j) {
+        __global const real* a = A + (size_t)j * ${K if LDK else "ldA"};
+        const real xj = x[(size_t)j * incx];
+%for r in range(K):
+        t${r} += a[${r}] * xj;
+%endfor
+    }
+%if SPLIT:
+    y += (size_t)get_global_id(1) * m;
+%for r in range(K):
+    y[${r}] = t${r};
+%endfor
+%else:
+    y += offy;
+%for r in range(K):
+${store_y(str(r), "t%d" % r, 4)}
+%endfor
+%endif
+}
+
+%elif layout == "row":
 __kernel __attribute__((reqd_work_group_size(${WGS}, 1, 1)))
 void gemv_row(const int m, const int n, const real alpha,
               __global const real* restrict A, const int offA, const int ldA,

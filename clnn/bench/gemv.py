@@ -1,0 +1,394 @@
+"""``clnn bench gemv``: clnn's gemv beside numpy's ``a @ x``, with the targets of issue 3.
+
+One process, one table. For every size (256..8192 squares and the odd shapes 1023x1025,
+10007x3, 3x10007), storage layout ("row"/"col"), operation (plain ``a`` or ``a.T``) and dtype,
+clnn and numpy are timed *interleaved* (A B A B ..., medians), so the machine's speed swings hit
+both. Each timed run is a batch of calls followed by one ``finish`` (numpy: the same number of
+``a @ x``), so small sizes measure the steady state of back-to-back calls. Columns: GB/s of
+matrix read for clnn and numpy, the time-for-time ratio (numpy time / clnn time: above 1 means
+clnn is faster), and the device's copy bandwidth on the same number of bytes (a copy kernel;
+bytes read + written per second) as the bound. Every result is also checked against numpy.
+
+Then the per-call overhead rows (a 4x2 ``mv``: 1000 enqueues then one finish, and ``mv`` +
+``to_numpy()``, each beside the same done with raw pyopencl on a trivial kernel) and the first
+``mv`` in a new process (a subprocess run twice: the second one is timed, so kernels come from
+the on-disk caches). Each target row says PASS or FAIL.
+
+Example:
+    $ clnn bench gemv --quick
+    $ clnn bench gemv --json gemv.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import pyopencl as cl
+
+from .timing import calibrate, interleaved, table, write_json
+
+SIZES = (256, 512, 1024, 2048, 4096, 8192)
+QUICK_SIZES = (256, 1024, 4096)
+ODD = ((1023, 1025), (10007, 3), (3, 10007))
+TARGET_SIZES = (4096, 8192)
+TARGET_RATIO = {"float32": 0.9, "float64": 0.8}
+ODD_FRACTION = 0.5
+TINY_ENQUEUE_MAX = 3.0
+TINY_ROUNDTRIP_MAX = 1.3
+FIRST_CALL_MAX = 0.3
+
+_REF_SRC = """
+__kernel void triv(__global float* a) { if (get_global_id(0) == 0) a[0] = 1.0f; }
+__kernel void copy(__global const float4* restrict a, __global float4* restrict b,
+                   const int chunk, const int n4) {
+    const int i0 = get_global_id(0) * chunk;
+    const int i1 = min(n4, i0 + chunk);
+    for (int i = i0; i < i1; ++i) b[i] = a[i];
+}
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    """Options of ``clnn bench gemv`` (``--device`` is added by the CLI)."""
+    parser.add_argument("--quick", action="store_true",
+                        help="sizes 256, 1024, 4096, float32 only, fewer repeats (< 1 minute)")
+    parser.add_argument("--json", metavar="FILE", help="also write every number to FILE")
+    parser.add_argument("--dtype", choices=["float32", "float64", "all"], default=None,
+                        help="element types (default: all the device has; float32 if --quick)")
+    parser.add_argument("--sizes", type=lambda s: tuple(int(v) for v in s.split(",")),
+                        default=None, help="comma-separated square sizes, e.g. 1024,4096")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="interleaved runs per case (median; default 9, quick 5)")
+    parser.add_argument("--no-first-call", action="store_true",
+                        help="skip the new-process first-call measurement")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 1 when a target fails")
+
+
+class _Ref:
+    """Raw pyopencl references on the same queue: a trivial kernel and a copy kernel."""
+
+    def __init__(self, rt):
+        self.rt = rt
+        prg = cl.Program(rt.ctx, _REF_SRC).build()
+        self.triv = cl.Kernel(prg, "triv")
+        self.copy = cl.Kernel(prg, "copy")
+        self.buf = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE, 64)
+        self.triv.set_args(self.buf)
+        self.host = np.empty(4, np.float32)
+        self._copy_cache: Dict[int, float] = {}
+
+    def copy_gbs(self, nbytes: int, repeat: int) -> float:
+        """Copy bandwidth (bytes read + written per second, GB/s) on ``nbytes`` of data."""
+        n4 = max(1, nbytes // 16)
+        if n4 in self._copy_cache:
+            return self._copy_cache[n4]
+        rt = self.rt
+        q = rt.queue
+        mf = cl.mem_flags
+        a = cl.Buffer(rt.ctx, mf.READ_WRITE, n4 * 16)
+        b = cl.Buffer(rt.ctx, mf.READ_WRITE, n4 * 16)
+        cl.enqueue_fill_buffer(q, a, np.float32(1), 0, n4 * 16)
+        cl.enqueue_fill_buffer(q, b, np.float32(0), 0, n4 * 16)
+        best = 0.0
+        for groups in (2 * rt.device.compute_units, 16 * rt.device.compute_units):
+            chunk = -(-n4 // groups)
+            g = -(-n4 // chunk)
+            self.copy.set_args(a, b, np.int32(chunk), np.int32(n4))
+            def once(g=g) -> None:
+                cl.enqueue_nd_range_kernel(q, self.copy, (g,), (1,))
+                q.finish()
+
+            batch = _batch(once)
+
+            def run(g=g, batch=batch) -> None:
+                for _ in range(batch):
+                    cl.enqueue_nd_range_kernel(q, self.copy, (g,), (1,))
+                q.finish()
+
+            t = interleaved({"c": run}, repeat=max(3, repeat // 2))["c"] / batch
+            best = max(best, 2 * n4 * 16 / t / 1e9)
+        a.release()
+        b.release()
+        self._copy_cache[n4] = best
+        return best
+
+
+def _batch(fn: Callable[[], Any], target_s: float = 2e-3) -> int:
+    """Calls per timed batch: enough that one batch takes about ``target_s``."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    t = time.perf_counter() - t0
+    return int(max(1, min(2000, target_s / max(t, 1e-7))))
+
+
+def _gbs(nbytes: int, seconds: float) -> float:
+    return nbytes / seconds / 1e9
+
+
+def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bool,
+          repeat: int, rng) -> dict:
+    """Time clnn and numpy on op(A) @ x where A is stored m x n in ``layout``."""
+    import clnn
+
+    A = rng.standard_normal((m, n)).astype(dtype)
+    if layout == "col":
+        A = np.asfortranarray(A)
+    opA = A.T if trans else A
+    x = rng.standard_normal(opA.shape[1]).astype(dtype)
+    with rt.matrix(A, layout=layout) as a, rt.vector(x) as xv, \
+            rt.vector(opA.shape[0], dtype=dtype) as y:
+        op = a.T if trans else a
+        clnn.mv(op, xv, out=y)
+        got = y.to_numpy()
+        exp = opA.astype(np.float64) @ x.astype(np.float64)
+        scale = np.abs(opA).astype(np.float64) @ np.abs(x).astype(np.float64)
+        eps = np.finfo(dtype).eps
+        ok = bool(np.all(np.abs(got - exp) <= 8 * np.sqrt(opA.shape[1]) * eps * scale + 1e-30))
+        q = rt.queue
+
+        def one_clnn() -> None:
+            clnn.mv(op, xv, out=y)
+            q.finish()
+
+        batch = max(_batch(one_clnn), 1)
+
+        def run_clnn() -> None:
+            for _ in range(batch):
+                clnn.mv(op, xv, out=y)
+            q.finish()
+
+        def run_numpy() -> None:
+            for _ in range(batch):
+                opA @ x
+
+        res = interleaved({"clnn": run_clnn, "numpy": run_numpy}, repeat=repeat,
+                          number={"clnn": 1, "numpy": 1})
+    tc, tn = res["clnn"] / batch, res["numpy"] / batch
+    nbytes = A.nbytes
+    return {"m": m, "n": n, "dtype": dtype.name, "layout": layout, "op": "T" if trans else "N",
+            "bytes": nbytes, "batch": batch, "clnn_s": tc, "numpy_s": tn,
+            "clnn_gbs": _gbs(nbytes, tc), "numpy_gbs": _gbs(nbytes, tn), "ratio": tn / tc,
+            "copy_gbs": ref.copy_gbs(nbytes, repeat), "correct": ok}
+
+
+def _overhead(rt, ref: _Ref, repeat: int) -> List[dict]:
+    import clnn
+
+    q = rt.queue
+    rows = []
+    with rt.matrix(np.arange(8, dtype=np.float32).reshape(4, 2)) as a, \
+            rt.vector([1, 2]) as x, rt.vector(4) as y:
+        clnn.mv(a, x, out=y)
+        q.finish()
+        k = ref.triv
+
+        def raw1000() -> None:
+            for _ in range(1000):
+                cl.enqueue_nd_range_kernel(q, k, (1,), None)
+            q.finish()
+
+        def mv1000() -> None:
+            for _ in range(1000):
+                clnn.mv(a, x, out=y)
+            q.finish()
+
+        r = interleaved({"clnn": mv1000, "raw": raw1000}, repeat=repeat,
+                        number={"clnn": 1, "raw": 1})
+        rows.append({"case": "tiny mv 4x2: 1000 enqueues + finish, per call",
+                     "clnn_s": r["clnn"] / 1000, "raw_s": r["raw"] / 1000,
+                     "ratio": r["clnn"] / r["raw"], "max": TINY_ENQUEUE_MAX})
+        host = ref.host
+
+        def raw_rt() -> None:
+            cl.enqueue_nd_range_kernel(q, k, (1,), None)
+            cl.enqueue_copy(q, host, ref.buf, is_blocking=True)
+
+        def mv_rt() -> None:
+            clnn.mv(a, x, out=y).to_numpy()
+
+        n = {"clnn": calibrate(mv_rt, 0.01), "raw": calibrate(raw_rt, 0.01)}
+        n["clnn"] = n["raw"] = max(n.values())
+        r = interleaved({"clnn": mv_rt, "raw": raw_rt}, repeat=max(repeat, 9), number=n)
+        rows.append({"case": "tiny mv 4x2 + to_numpy(), per call",
+                     "clnn_s": r["clnn"], "raw_s": r["raw"], "ratio": r["clnn"] / r["raw"],
+                     "max": TINY_ROUNDTRIP_MAX})
+    return rows
+
+
+_FIRST = r"""
+import sys, time
+t0 = time.perf_counter()
+import numpy as np
+import clnn
+t1 = time.perf_counter()
+with clnn.Runtime(sys.argv[1]) as rt:
+    a = rt.matrix(np.ones((64, 64), np.float32))
+    x = rt.vector(np.ones(64, np.float32))
+    t2 = time.perf_counter()
+    y = clnn.mv(a, x).to_numpy()
+    t3 = time.perf_counter()
+    assert y[0] == 64
+print(t1 - t0, t3 - t2, t3 - t1)
+"""
+
+
+def _first_call(spec: str) -> dict:
+    """Run a fresh process twice; the second one's first mv is timed (on-disk caches)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    outs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", _FIRST, spec], capture_output=True,
+                           text=True, env=env, timeout=300)
+        if r.returncode != 0:
+            return {"error": (r.stderr.strip().splitlines() or ["?"])[-1]}
+        outs.append([float(v) for v in r.stdout.split()])
+    imp, first, with_rt = outs[-1]
+    return {"import_s": imp, "first_mv_s": first, "runtime_and_first_mv_s": with_rt,
+            "cold_first_mv_s": outs[0][1], "max": FIRST_CALL_MAX}
+
+
+def _fmt(v: float, digits: int = 1) -> str:
+    return f"{v:.{digits}f}"
+
+
+def run(args: argparse.Namespace, name: str = "gemv") -> int:
+    """Entry point of ``clnn bench gemv``; prints the table, returns the exit status."""
+    import clnn
+
+    from .. import tuning
+
+    quick = bool(getattr(args, "quick", False))
+    repeat = args.repeat or (5 if quick else 9)
+    sizes = args.sizes or (QUICK_SIZES if quick else SIZES)
+    rng = np.random.default_rng(0)
+    t_start = time.perf_counter()
+    with clnn.Runtime(getattr(args, "device", None)) as rt:
+        dev = rt.device
+        if args.dtype in (None, "all"):
+            skip64 = (quick and args.dtype is None) or not dev.fp64
+            dtypes = ["float32"] + ([] if skip64 else ["float64"])
+        else:
+            dtypes = [args.dtype]
+        if "float64" in dtypes and not dev.fp64:
+            raise clnn.UnsupportedError(f"float64: device {dev.name!r} lacks cl_khr_fp64")
+        print(f"clnn bench gemv on {dev} ({dev.driver_version}); numpy {np.__version__}")
+        print(f"tuning database: {tuning.db_path()}")
+        for dt in dtypes:
+            rtype = "float" if dt == "float32" else "double"
+            for variant in ("row", "col"):
+                p, src = tuning.lookup(dev, "gemv", variant, rtype, "large")
+                print(f"  tunables {variant}/{rtype}/large: {p} ({src})")
+        ref = _Ref(rt)
+        cases = []
+        for dt in dtypes:
+            for s in sizes:
+                for layout in ("row", "col"):
+                    for trans in (False, True):
+                        cases.append(_case(rt, ref, s, s, np.dtype(dt), layout, trans,
+                                           repeat, rng))
+            for (m, n) in ODD:
+                for layout in ("row", "col"):
+                    for trans in (False, True):
+                        cases.append(_case(rt, ref, m, n, np.dtype(dt), layout, trans,
+                                           repeat, rng))
+        over = _overhead(rt, ref, max(repeat, 9))
+    first = None if args.no_first_call else _first_call(getattr(args, "device", None)
+                                                        or dev.spec)
+    # ---- targets ----------------------------------------------------------------------------
+    square = {}
+    for c in cases:
+        if c["m"] == c["n"]:
+            square[(c["dtype"], c["layout"], c["op"], c["m"])] = c
+    for c in cases:
+        c["target"], c["pass"] = "", None
+        if c["m"] == c["n"] and c["m"] in TARGET_SIZES:
+            lim = TARGET_RATIO[c["dtype"]]
+            c["target"] = f"ratio >= {lim}"
+            c["pass"] = c["correct"] and c["ratio"] >= lim
+        elif c["m"] != c["n"]:
+            big = [k for k in square if k[:3] == (c["dtype"], c["layout"], c["op"])]
+            if big:
+                ref_size = 4096 if any(k[3] == 4096 for k in big) else max(k[3] for k in big)
+                base = square[(c["dtype"], c["layout"], c["op"], ref_size)]["clnn_gbs"]
+                c["target"] = f"GB/s >= {ODD_FRACTION} x {ref_size}^2"
+                c["pass"] = c["correct"] and c["clnn_gbs"] >= ODD_FRACTION * base
+            else:
+                c["target"] = "correct"
+                c["pass"] = c["correct"]
+        elif not c["correct"]:
+            c["target"], c["pass"] = "correct", False
+    for o in over:
+        o["pass"] = o["ratio"] <= o["max"]
+    if first is not None and "error" not in first:
+        first["pass"] = first["first_mv_s"] < first["max"]
+    # ---- the table --------------------------------------------------------------------------
+    rows = []
+    for c in cases:
+        verdict = "" if c["pass"] is None else ("PASS" if c["pass"] else "FAIL")
+        rows.append((f"{c['m']}x{c['n']}", c["dtype"], c["layout"], c["op"],
+                     _fmt(c["clnn_gbs"]), _fmt(c["numpy_gbs"]), _fmt(c["ratio"], 2),
+                     _fmt(c["copy_gbs"]), "yes" if c["correct"] else "NO", c["target"],
+                     verdict))
+    for o in over:
+        rows.append((o["case"], "float32", "row", "N", f"{o['clnn_s'] * 1e6:.1f} us",
+                     f"raw {o['raw_s'] * 1e6:.1f} us", _fmt(o["ratio"], 2), "", "yes",
+                     f"clnn/raw <= {o['max']}", "PASS" if o["pass"] else "FAIL"))
+    if first is not None:
+        if "error" in first:
+            rows.append(("first mv, new process", "float32", "row", "N", "error", "", "", "",
+                         "", f"< {FIRST_CALL_MAX} s", "FAIL"))
+        else:
+            rows.append(("first mv, new process", "float32", "row", "N",
+                         f"{first['first_mv_s']:.3f} s",
+                         f"(+runtime {first['runtime_and_first_mv_s']:.3f} s)", "", "", "yes",
+                         f"< {FIRST_CALL_MAX} s", "PASS" if first["pass"] else "FAIL"))
+    headers = ("case", "dtype", "layout", "op", "clnn GB/s", "numpy GB/s", "clnn/np",
+               "copy GB/s", "correct", "target", "")
+    print(table(list(headers), rows))
+    verdicts = ([c["pass"] for c in cases if c["pass"] is not None]
+                + [o["pass"] for o in over]
+                + ([first.get("pass", False)] if first is not None else []))
+    n_pass = sum(1 for v in verdicts if v)
+    elapsed = time.perf_counter() - t_start
+    print(f"clnn/np = numpy time / clnn time (> 1: clnn faster); GB/s of matrix read; copy "
+          f"GB/s = bytes read + written by a copy kernel of the matrix's size; medians of "
+          f"{repeat} interleaved runs. {n_pass}/{len(verdicts)} targets PASS "
+          f"({elapsed:.0f} s).")
+    if args.json:
+        write_json(args.json, {
+            "bench": "gemv", "device": dev.as_dict(), "numpy": np.__version__,
+            "python": platform.python_version(), "quick": quick, "repeat": repeat,
+            "cases": cases, "overhead": over, "first_call": first,
+            "passed": n_pass, "targets": len(verdicts), "all_pass": n_pass == len(verdicts),
+            "tunables": {f"{v}/{d}": tuning.lookup(dev, "gemv", v,
+                                                   "float" if d == "float32" else "double",
+                                                   "large")[0]
+                         for v in ("row", "col") for d in dtypes},
+            "seconds": elapsed})
+        print(f"wrote {args.json}")
+    return 1 if args.strict and n_pass != len(verdicts) else 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:  # pragma: no cover
+    p = argparse.ArgumentParser(prog="python -m clnn.bench.gemv")
+    p.add_argument("--device", default=None)
+    add_arguments(p, "gemv")
+    return run(p.parse_args(argv), "gemv")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["add_arguments", "run"]

@@ -82,6 +82,10 @@ def _validate(device: DeviceInfo, variant: str, dtype: str, p: dict) -> None:
         return
     if p["VW"] not in (1, 2, 4, 8, 16):
         raise ValueError(f"VW={p['VW']} is not 1, 2, 4, 8 or 16")
+    item = 8 if dtype == "double" else 4
+    if p["VW"] * item > 64:
+        # wider than 512 bits: PoCL's LLVM aborts (kills the process) on e.g. double16
+        raise ValueError(f"VW={p['VW']} {dtype}s are wider than 512 bits")
     if p["NR"] % p["VW"]:
         raise ValueError(f"NR={p['NR']} is not a multiple of VW={p['VW']}")
     if p["MR"] > 32 or p["NR"] > 128 or p["MR"] * p["NR"] > 1024 or p["UK"] > 16:
@@ -104,25 +108,26 @@ def choose_variant(device: DeviceInfo, m: int, n: int, k: int) -> str:
 
 
 # ---- plans and workspace -------------------------------------------------------------------
-def _kernel_plan(rt, kind: str, rtype: str, layouts: dict, p: dict, args: list) -> Plan:
-    """The Plan of one kernel of the gemm template (cached on the runtime)."""
-    render = dict(layouts)
+def _kernel_plan(rt, kind: str, rtype: str, p: dict, args: list) -> Plan:
+    """The Plan of kernel ``gemm_<kind>`` rendered with tunables ``p`` (cached on the
+    runtime). Layouts are kernel arguments, so one program serves every combination."""
     if kind == "ref":
-        render.update(TS=p["TS"], VW=1)
-    elif kind == "pack_a":
-        render.update(MR=p["MR"], KB=p["KB"], VW=1)
-    elif kind == "pack_b":
-        render.update(NR=p["NR"], KB=p["KB"], VW=1)
+        render = {"variant": "ref", "TS": p["TS"], "VW": 1}
     else:
-        render.update(MR=p["MR"], NR=p["NR"], VW=p["VW"], UK=p["UK"])
+        render = {"variant": "packed", "MR": p["MR"], "NR": p["NR"], "VW": p["VW"],
+                  "UK": p["UK"], "KB": p["KB"]}
     key = ("gemm", kind, rtype, tuple(sorted(render.items())))
     plan = rt._plans.get(key)
     if plan is None:
-        k = rt.programs.kernel("gemm.cl.mako", f"gemm_{kind}", dtype=rtype, variant=kind,
-                               **render)
+        k = rt.programs.kernel("gemm.cl.mako", f"gemm_{kind}", dtype=rtype, **render)
         plan = Plan(rt, k, args, render)
         rt._plans[key] = plan
     return plan
+
+
+def _strides(x: Matrix) -> tuple:
+    """(row stride, column stride) of ``x``'s elements."""
+    return (x.ld, 1) if x.layout == "row" else (1, x.ld)
 
 
 def _workspace(rt, role: str, nelem: int, dtype: np.dtype):
@@ -145,33 +150,32 @@ def _launch(rt, variant: str, p: dict, a: Matrix, b: Matrix, c: Matrix, alpha: f
     n = b.n
     rtype = real_type(a.dtype)
     d = a.dtype.type
+    sa, sb, sc = _strides(a), _strides(b), _strides(c)
     if variant == "ref":
-        plan = _kernel_plan(rt, "ref", rtype, {"la": a.layout, "lb": b.layout, "lc": c.layout},
-                            p, [_I, _I, _I, d, None, _I, _I, None, _I, _I, d, None, _I, _I])
+        plan = _kernel_plan(rt, "ref", rtype, p, [_I, _I, _I, d, None, _I, _I, _I, None, _I, _I,
+                                                  _I, d, None, _I, _I, _I])
         ts = p["TS"]
         plan.launch((round_up(m, ts), round_up(n, ts)), (ts, ts),
-                    (m, n, k, d(alpha), a._owner._buf, a.offset, a.ld, b._owner._buf,
-                     b.offset, b.ld, d(beta), c._owner._buf, c.offset, c.ld))
+                    (m, n, k, d(alpha), a._owner._buf, a.offset, *sa, b._owner._buf, b.offset,
+                     *sb, d(beta), c._owner._buf, c.offset, *sc))
         return
     mr, nr, kb = p["MR"], p["NR"], p["KB"]
     mb, nb, kblocks = -(-m // mr), -(-n // nr), -(-k // kb)
     # row panels per chunk: as many as fit CACHE KiB of the A panels (at least one)
     rb = max(1, min(mb, p["CACHE"] * 1024 // (mr * k * a.dtype.itemsize)))
-    pack_a = _kernel_plan(rt, "pack_a", rtype, {"la": a.layout}, p,
-                          [_I, _I, None, _I, _I, None])
-    pack_b = _kernel_plan(rt, "pack_b", rtype, {"lb": b.layout}, p,
-                          [_I, _I, None, _I, _I, None])
-    tile = _kernel_plan(rt, "tile", rtype, {"lc": c.layout}, p,
-                        [_I, _I, _I, d, None, None, d, None, _I, _I, _I])
+    pack_a = _kernel_plan(rt, "pack_a", rtype, p, [_I, _I, None, _I, _I, _I, None])
+    pack_b = _kernel_plan(rt, "pack_b", rtype, p, [_I, _I, None, _I, _I, _I, None])
+    tile = _kernel_plan(rt, "tile", rtype, p, [_I, _I, _I, d, None, None, d, None, _I, _I, _I,
+                                               _I])
     # the lock spans the three launches: another thread must not repack the workspace
     # between this call's packing and its multiplication
     with rt._lock:
         wa = _workspace(rt, "a", mb * mr * k, a.dtype)
         wb = _workspace(rt, "b", nb * nr * k, a.dtype)
-        pack_a.launch((kblocks, mb), (1, 1), (m, k, a._owner._buf, a.offset, a.ld, wa._buf))
-        pack_b.launch((kblocks, nb), (1, 1), (n, k, b._owner._buf, b.offset, b.ld, wb._buf))
+        pack_a.launch((kblocks, mb), (1, 1), (m, k, a._owner._buf, a.offset, *sa, wa._buf))
+        pack_b.launch((kblocks, nb), (1, 1), (n, k, b._owner._buf, b.offset, *sb, wb._buf))
         tile.launch((mb * nb,), (1,), (m, n, k, d(alpha), wa._buf, wb._buf, d(beta),
-                                       c._owner._buf, c.offset, c.ld, rb))
+                                       c._owner._buf, c.offset, *sc, rb))
 
 
 def _check(a: Matrix, b: Matrix, out: Optional[Matrix], alpha, beta) -> tuple:
@@ -263,7 +267,8 @@ def tune_candidates(device: DeviceInfo, dtype: str, quick: bool):
     for sc in SIZE_CLASSES:
         for mr, nr, vw in shapes:
             for uk in ((4,) if quick else (2, 4, 8)):
-                yield "packed", sc, {"MR": mr, "NR": nr, "VW": vw, "UK": uk, "KB": 64}
+                yield "packed", sc, {"MR": mr, "NR": nr, "VW": vw, "UK": uk, "KB": 64,
+                                       "CACHE": 512}
 
 
 def tune_bench(rt, variant: str, dtype: str, size_class_: str, params: dict,

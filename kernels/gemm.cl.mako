@@ -1,10 +1,11 @@
 <%doc>
 gemm.cl.mako -- C := alpha * A B + beta * C   (BLAS level 3, general matrix-matrix product)
 
-A is m x k, B is k x n, C is m x n, as the operation sees them; each is stored in its own
-layout ("row": element (i, j) at X[offX + i*ldX + j]; "col": at X[offX + i + j*ldX]), so a
-transposed operand is just the other layout. Offsets and leading dimensions are arguments, so
-sub-matrix views work. With beta == 0 the old C is never read (a NaN there cannot leak).
+A is m x k, B is k x n, C is m x n, as the operation sees them. Each is addressed through
+row and column strides given as arguments: element (i, j) of X is X[offX + i*rsX + j*csX]
+(a "row"-layout matrix has rsX = ld, csX = 1; a "col"-layout one rsX = 1, csX = ld; a
+transposed view swaps them), so every layout, transpose and sub-matrix view is one program.
+With beta == 0 the old C is never read (a NaN there cannot leak).
 
 Two variants, chosen by the render parameter ``variant``:
 
@@ -16,50 +17,51 @@ Two variants, chosen by the render parameter ``variant``:
                        Ap[((i / MR) * k + p) * MR + i % MR]; rows past m are zero.
           gemm_pack_b  copies op(B) into column panels of NR columns: element (p, j) goes to
                        Bp[((j / NR) * k + p) * NR + j % NR]; columns past n are zero.
-          gemm_tile    one work-item (local size 1 x 1) per MR x NR tile of C, the row panel
-                       on dimension 0 so that consecutive work-groups share one B panel (it
-                       stays in L2). The tile is held in MR * NR/VW vector accumulators;
-                       each step of the k loop loads NR/VW vectors of the B panel (aligned
-                       pointer loads, not vloadN) and broadcasts MR scalars of the A panel,
-                       with ``a*b + c`` (contracted by -cl-mad-enable, not the fma() builtin).
-                       Edge tiles compute on the zero padding and mask their stores.
+          gemm_tile    one work-item (local size 1) per MR x NR tile of C. Work-group g maps
+                       to tiles in chunks of rb row panels (an argument, sized so a chunk of
+                       A panels stays in cache), the row panel fastest within a chunk: the
+                       work-groups that run together share one B panel and one A chunk.
+                       The tile is held in MR * NR/VW vector accumulators; each step of the
+                       k loop loads NR/VW vectors of the B panel (aligned pointer loads, not
+                       vloadN) and broadcasts MR scalars of the A panel, with ``a*b + c``
+                       (contracted by -cl-mad-enable, not the fma() builtin). Edge tiles
+                       compute on the zero padding and mask their stores.
           Packing makes every layout / transpose combination the same fast kernel and turns
           every load of the inner loop into a contiguous stream.
 
-Render parameters:
+Render parameters (names not used by a variant may be left out):
   dtype        "float" | "double"
   variant      "ref" | "packed"
-  la, lb, lc   "row" | "col"         layouts of A, B (used by ref and the pack kernels) and C
-  TS           ref: tile side = work-group side (tunable; 16, or 8 for small work-groups)
+  TS           ref: tile side = work-group side (tunable; 16, less for small work-groups)
+  VW           packed: vector width of the accumulators (tunable: 8 floats fill AVX2,
+               16 AVX-512; never wider than 512 bits); the ref variant renders with 1
   MR           packed: rows of the register tile (tunable, e.g. 4..8)
-  NR           packed: columns of the register tile, a multiple of VW (tunable, e.g. 16..32)
-  VW           vector width of the accumulators (tunable: 8 for float on AVX2, 16 on AVX-512;
-               1 in the ref variant)
+  NR           packed: columns of the register tile, a multiple of VW (tunable, 16..32)
   UK           packed: unroll factor of the k loop (tunable, 1..8)
   KB           packed: k values per work-item of the pack kernels (tunable)
 
 Kernel arguments:
-  gemm_ref     int m, int n, int k, real alpha, global real* A, int offA, int ldA,
-               global real* B, int offB, int ldB, real beta, global real* C, int offC, int ldC
-  gemm_pack_a  int m, int k, global real* A, int offA, int ldA, global real* Ap
-  gemm_pack_b  int n, int k, global real* B, int offB, int ldB, global real* Bp
+  gemm_ref     int m, int n, int k, real alpha, global real* A, int offA, int rsA, int csA,
+               global real* B, int offB, int rsB, int csB, real beta,
+               global real* C, int offC, int rsC, int csC
+  gemm_pack_a  int m, int k, global real* A, int offA, int rsA, int csA, global real* Ap
+  gemm_pack_b  int n, int k, global real* B, int offB, int rsB, int csB, global real* Bp
   gemm_tile    int m, int n, int k, real alpha, global real* Ap, global real* Bp,
-               real beta, global real* C, int offC, int ldC
+               real beta, global real* C, int offC, int rsC, int csC, int rb
 </%doc>
-<%page args="la=None, lb=None, lc=None, TS=None, MR=None, NR=None, UK=None, KB=None"/>\
+<%page args="TS=None, MR=None, NR=None, UK=None, KB=None"/>\
 <%include file="common.cl.mako"/>
 <%
-    def at(layout, name, i, j):
-        if layout == "row":
-            return "%s[(size_t)(%s) * ld%s + (%s)]" % (name, i, name, j)
-        return "%s[(size_t)(%s) + (size_t)(%s) * ld%s]" % (name, i, j, name)
+    def at(name, i, j):
+        return "%s[(size_t)(%s) * rs%s + (size_t)(%s) * cs%s]" % (name, i, name, j, name)
 %>
 %if variant == "ref":
 __kernel __attribute__((reqd_work_group_size(${TS}, ${TS}, 1)))
 void gemm_ref(const int m, const int n, const int k, const real alpha,
-              __global const real* restrict A, const int offA, const int ldA,
-              __global const real* restrict B, const int offB, const int ldB,
-              const real beta, __global real* restrict C, const int offC, const int ldC)
+              __global const real* restrict A, const int offA, const int rsA, const int csA,
+              __global const real* restrict B, const int offB, const int rsB, const int csB,
+              const real beta, __global real* restrict C, const int offC, const int rsC,
+              const int csC)
 {
     __local real tA[${TS}][${TS} + 1];
     __local real tB[${TS}][${TS} + 1];
@@ -69,8 +71,8 @@ void gemm_ref(const int m, const int n, const int k, const real alpha,
     real acc = 0;
     for (int p0 = 0; p0 < k; p0 += ${TS}) {
         /* tA[li][lj] = A(i, p0 + lj); tB[li][lj] = B(p0 + li, j); zero outside */
-        tA[li][lj] = (i < m && p0 + lj < k) ? ${at(la, "A", "i", "p0 + lj")} : (real)0;
-        tB[li][lj] = (j < n && p0 + li < k) ? ${at(lb, "B", "p0 + li", "j")} : (real)0;
+        tA[li][lj] = (i < m && p0 + lj < k) ? ${at("A", "i", "p0 + lj")} : (real)0;
+        tB[li][lj] = (j < n && p0 + li < k) ? ${at("B", "p0 + li", "j")} : (real)0;
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int p = 0; p < ${TS}; ++p)
             acc += tA[li][p] * tB[p][lj];
@@ -78,14 +80,14 @@ void gemm_ref(const int m, const int n, const int k, const real alpha,
     }
     if (i < m && j < n) {
         const real s = alpha * acc;
-        ${at(lc, "C", "i", "j")} = (beta == 0) ? s : s + beta * ${at(lc, "C", "i", "j")};
+        ${at("C", "i", "j")} = (beta == 0) ? s : s + beta * ${at("C", "i", "j")};
     }
 }
-%elif variant == "pack_a":
+%else:
 /* Ap panel ib, k values from p0: work-item (pb, ib) copies rows ib*MR .. ib*MR+MR-1 */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_pack_a(const int m, const int k, __global const real* restrict A, const int offA,
-                 const int ldA, __global real* restrict Ap)
+                 const int rsA, const int csA, __global real* restrict Ap)
 {
     const int p0 = get_global_id(0) * ${KB}, ib = get_global_id(1);
     const int p1 = min(k, p0 + ${KB});
@@ -95,22 +97,22 @@ void gemm_pack_a(const int m, const int k, __global const real* restrict A, cons
     if (i0 + ${MR} <= m) {
         for (int p = p0; p < p1; ++p, dst += ${MR}) {
 %for r in range(MR):
-            dst[${r}] = ${at(la, "A", "i0 + %d" % r, "p")};
+            dst[${r}] = ${at("A", "i0 + %d" % r, "p")};
 %endfor
         }
     } else {
         for (int p = p0; p < p1; ++p, dst += ${MR}) {
 %for r in range(MR):
-            dst[${r}] = (i0 + ${r} < m) ? ${at(la, "A", "i0 + %d" % r, "p")} : (real)0;
+            dst[${r}] = (i0 + ${r} < m) ? ${at("A", "i0 + %d" % r, "p")} : (real)0;
 %endfor
         }
     }
 }
-%elif variant == "pack_b":
+
 /* Bp panel jb, k values from p0: work-item (pb, jb) copies columns jb*NR .. jb*NR+NR-1 */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_pack_b(const int n, const int k, __global const real* restrict B, const int offB,
-                 const int ldB, __global real* restrict Bp)
+                 const int rsB, const int csB, __global real* restrict Bp)
 {
     const int p0 = get_global_id(0) * ${KB}, jb = get_global_id(1);
     const int p1 = min(k, p0 + ${KB});
@@ -120,17 +122,17 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
     if (j0 + ${NR} <= n) {
         for (int p = p0; p < p1; ++p, dst += ${NR}) {
 %for c in range(NR):
-            dst[${c}] = ${at(lb, "B", "p", "j0 + %d" % c)};
+            dst[${c}] = ${at("B", "p", "j0 + %d" % c)};
 %endfor
         }
     } else {
         for (int p = p0; p < p1; ++p, dst += ${NR}) {
             for (int c = 0; c < ${NR}; ++c)
-                dst[c] = (j0 + c < n) ? ${at(lb, "B", "p", "j0 + c")} : (real)0;
+                dst[c] = (j0 + c < n) ? ${at("B", "p", "j0 + c")} : (real)0;
         }
     }
 }
-%else:
+
 <%
     NV = NR // VW
     def comp(name, c):
@@ -154,7 +156,7 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
 %for r in range(MR):
 %for c in range(NR):
 <% v, e = divmod(c, VW) %>\
-        { __global real* d = &${at(lc, "C", "i0 + %d" % r, "j0 + %d" % c)};
+        { __global real* d = &${at("C", "i0 + %d" % r, "j0 + %d" % c)};
           const real s = alpha * ${comp("c%d_%d" % (r, v), e)};
           *d = (beta == 0) ? s : s + beta * *d; }
 %endfor
@@ -164,8 +166,8 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_tile(const int m, const int n, const int k, const real alpha,
                __global const real* restrict Ap, __global const real* restrict Bp,
-               const real beta, __global real* restrict C, const int offC, const int ldC,
-               const int rb)
+               const real beta, __global real* restrict C, const int offC, const int rsC,
+               const int csC, const int rb)
 {
     /* work-group g -> tile (ib, jb): row panels in chunks of rb, the row panel fastest
        within a chunk, so a chunk of A stays in cache while the B panels stream past it */
@@ -204,7 +206,7 @@ ${stores()}\
         const int mr = min(${MR}, m - i0), nr = min(${NR}, n - j0);
         for (int r = 0; r < mr; ++r)
             for (int c = 0; c < nr; ++c) {
-                __global real* d = &${at(lc, "C", "i0 + r", "j0 + c")};
+                __global real* d = &${at("C", "i0 + r", "j0 + c")};
                 const real s = alpha * ts[r * ${NR} + c];
                 *d = (beta == 0) ? s : s + beta * *d;
             }

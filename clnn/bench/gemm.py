@@ -1,0 +1,159 @@
+"""``clnn bench gemm``: matrix-matrix products beside numpy, GFLOP/s, interleaved runs.
+
+Every case times ``clnn.mm`` (plus the wait for its result) and numpy's ``@`` on the same data,
+alternating their runs, and reports medians. A case is a size (m, n, k), a dtype and one of
+eight layout/transpose combinations: all three matrices stored in ``row`` or ``col`` layout,
+and ``N``/``T`` for each operand (``T`` multiplies by ``x.T`` of a stored k x m matrix). These
+eight cover every combination of the layouts that the kernels see.
+
+Targets (float32, the PoCL CPU device): ``mm`` at 1024^3 and 2048^3 >= 0.85x numpy in every
+combination; the layer batch 128x784x512 >= 0.6x numpy. The exit status is 1 when a target
+fails.
+
+Example:
+    clnn bench gemm --quick
+    clnn bench gemm --sizes 1024 2048 --dtype float32 --json gemm.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from typing import Dict, List
+
+import numpy as np
+
+from .timing import interleaved, table, write_json
+
+SIZES = (64, 128, 256, 512, 1024, 2048)
+LAYER = (128, 784, 512)  # (m, k, n): a batch of 128 inputs of 784 through 512 units
+COMBOS = tuple((lay, ta, tb) for lay in ("row", "col") for ta in "NT" for tb in "NT")
+TARGETS = {"large": 0.85, "layer": 0.6}
+PAUSE = 0.15  # seconds of idle before each timed run (see clnn.bench.timing.interleaved)
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="few sizes and combinations, float32 only (a smoke run)")
+    parser.add_argument("--sizes", type=int, nargs="+", metavar="N",
+                        help=f"square sizes (default {' '.join(map(str, SIZES))})")
+    parser.add_argument("--dtype", default="all", choices=["float32", "float64", "all"])
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="timed runs per contender (default: by size)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+
+
+def _target(m: int, n: int, k: int, dtype) -> tuple:
+    """(target name, ratio) that a float32 case must reach, or (None, None)."""
+    if dtype != np.float32:
+        return None, None
+    if (m, k, n) == LAYER:
+        return "layer", TARGETS["layer"]
+    if m == n == k and m in (1024, 2048):
+        return "large", TARGETS["large"]
+    return None, None
+
+
+def _case(rt, m: int, n: int, k: int, dtype, combo: tuple, repeat: int, rng) -> dict:
+    import clnn
+
+    lay, ta, tb = combo
+    order = "C" if lay == "row" else "F"
+    # stored operands: A is m x k (or k x m when transposed), B is k x n (or n x k)
+    A = np.asarray(rng.standard_normal((k, m) if ta == "T" else (m, k)), dtype, order=order)
+    B = np.asarray(rng.standard_normal((n, k) if tb == "T" else (k, n)), dtype, order=order)
+    opA = A.T if ta == "T" else A
+    opB = B.T if tb == "T" else B
+    with rt.matrix(A, layout=lay) as a, rt.matrix(B, layout=lay) as b, \
+            rt.matrix((m, n), layout=lay, dtype=dtype) as c:
+        oa = a.T if ta == "T" else a
+        ob = b.T if tb == "T" else b
+        clnn.mm(oa, ob, out=c)
+        ref = opA.astype(np.float64) @ opB.astype(np.float64)
+        err = float(np.max(np.abs(c.to_numpy() - ref)) / max(1.0, np.max(np.abs(ref))))
+
+        def run_clnn():
+            clnn.mm(oa, ob, out=c)
+            rt.finish()
+
+        def run_numpy():
+            return opA @ opB
+
+        work = m * n * k
+        if not repeat:
+            repeat = 9 if work <= 2 ** 27 else (7 if work <= 2 ** 30 else 5)
+        target_s = 0.02 if work <= 2 ** 27 else 0.0
+        number = None if target_s else {"clnn": 1, "numpy": 1}
+        # the pause lets OpenBLAS's worker threads stop spinning before clnn's runs (and
+        # PoCL's before numpy's): two thread pools must not compete for the cores
+        res = interleaved({"clnn": run_clnn, "numpy": run_numpy}, repeat=repeat,
+                          number=number, target_s=target_s, pause=PAUSE)
+    flops = 2.0 * m * n * k
+    tname, goal = _target(m, n, k, dtype)
+    ratio = res["numpy"] / res["clnn"]
+    return {"m": m, "n": n, "k": k, "dtype": np.dtype(dtype).name, "layout": lay,
+            "trans": ta + tb, "clnn_s": res["clnn"], "numpy_s": res["numpy"],
+            "clnn_gflops": flops / res["clnn"] / 1e9, "numpy_gflops": flops / res["numpy"] / 1e9,
+            "ratio": ratio, "max_rel_err": err, "target": tname, "goal": goal,
+            "pass": None if goal is None else bool(ratio >= goal)}
+
+
+def run(args: argparse.Namespace, name: str) -> int:
+    from ..runtime import Runtime
+
+    if args.quick:
+        sizes = args.sizes or [64, 256, 1024]
+        combos = [c for c in COMBOS if c in (("row", "N", "N"), ("row", "T", "T"),
+                                              ("col", "N", "T"), ("col", "T", "N"))]
+        dtypes = [np.float32] if args.dtype == "all" else [np.dtype(args.dtype).type]
+    else:
+        sizes = args.sizes or list(SIZES)
+        combos = list(COMBOS)
+        dtypes = {"float32": [np.float32], "float64": [np.float64],
+                  "all": [np.float32, np.float64]}[args.dtype]
+    rng = np.random.default_rng(2024)
+    rows: List[list] = []
+    results: List[dict] = []
+    t0 = time.perf_counter()
+    with Runtime(getattr(args, "device", None)) as rt:
+        if np.float64 in dtypes and not rt.device.fp64:
+            dtypes = [d for d in dtypes if d != np.float64]
+            print(f"float64 skipped: {rt.device.name!r} lacks cl_khr_fp64")
+        print(f"clnn bench gemm on {rt.device}; numpy {np.__version__} on "
+              f"{platform.processor() or platform.machine()}")
+        print("C := A B, GFLOP/s = 2mnk / median seconds; runs of clnn and numpy interleaved")
+        shapes = [(s, s, s) for s in sizes] + [(LAYER[0], LAYER[2], LAYER[1])]
+        for dt in dtypes:
+            for m, n, k in shapes:
+                for combo in combos:
+                    r = _case(rt, m, n, k, dt, combo, args.repeat, rng)
+                    results.append(r)
+                    mark = "" if r["pass"] is None else ("PASS" if r["pass"] else "FAIL")
+                    rows.append([f"{m}x{n}x{k}", r["dtype"], r["layout"], r["trans"],
+                                 f"{r['clnn_gflops']:.1f}", f"{r['numpy_gflops']:.1f}",
+                                 f"{r['ratio']:.2f}",
+                                 "" if r["goal"] is None else f">={r['goal']}", mark,
+                                 f"{r['max_rel_err']:.1e}"])
+    print(table(["m x n x k", "dtype", "layout", "op", "clnn GF/s", "numpy GF/s", "ratio",
+                 "target", "", "rel err"], rows))
+    status = 0
+    summary: Dict[str, dict] = {}
+    for tname, goal in TARGETS.items():
+        sel = [r for r in results if r["target"] == tname]
+        if not sel:
+            continue
+        worst = min(r["ratio"] for r in sel)
+        ok = all(r["pass"] for r in sel)
+        summary[tname] = {"goal": goal, "worst_ratio": worst, "cases": len(sel), "pass": ok}
+        what = ("mm 1024^3 and 2048^3, every layout/transpose" if tname == "large"
+                else "mm 128x784x512 (a layer's batch)")
+        print(f"{'PASS' if ok else 'FAIL'}: {what}: worst {worst:.2f}x numpy over "
+              f"{len(sel)} cases (target >= {goal}x)")
+        status |= 0 if ok else 1
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    if args.json:
+        write_json(args.json, {"bench": "gemm", "device": rt.device.as_dict(),
+                               "numpy": np.__version__, "results": results,
+                               "targets": summary})
+    return status

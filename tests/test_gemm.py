@@ -1,0 +1,304 @@
+"""clnn.mm (gemm) against numpy: every layout and transpose, both dtypes, awkward sizes,
+sub-matrix views, alpha/beta, both kernel paths with default and alternative tunables, and bad
+input that must leave ``out`` untouched."""
+
+import importlib
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from tolerances import assert_close
+
+import clnn
+
+G = importlib.import_module("clnn.gemm")  # the module (clnn.gemm is also the function)
+
+LAYOUTS = ["row", "col"]
+PACKED_ALT = [  # alternative tunables of the packed path (edge cases of the template)
+    {"MR": 1, "NR": 1, "VW": 1, "UK": 1, "KB": 1, "CACHE": 1},
+    {"MR": 3, "NR": 8, "VW": 4, "UK": 3, "KB": 7, "CACHE": 1},
+    {"MR": 4, "NR": 24, "VW": 8, "UK": 2, "KB": 64, "CACHE": 64},
+    {"MR": 8, "NR": 32, "VW": 16, "UK": 5, "KB": 100, "CACHE": 4096},
+]
+REF_ALT = [{"TS": 1}, {"TS": 4}, {"TS": 8}]
+
+
+def _pid(p):
+    return "-".join(f"{k}{v}" for k, v in sorted(p.items()))
+
+
+def _operands(rt, rng, m, n, k, dtype, la, lb, ta, tb):
+    """Device operands op(a) (m x k) and op(b) (k x n), stored in layouts la, lb, transposed
+    views when ta/tb; returns (op_a, op_b, opA, opB) with the numpy equivalents."""
+    A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    a, b = rt.matrix(A, layout=la), rt.matrix(B, layout=lb)
+    return (a.T if ta else a), (b.T if tb else b), (A.T if ta else A), (B.T if tb else B)
+
+
+def _expect(opA, opB, C0, alpha, beta):
+    exact = alpha * (opA.astype(np.float64) @ opB.astype(np.float64))
+    scale = abs(alpha) * (np.abs(opA).astype(np.float64) @ np.abs(opB).astype(np.float64))
+    if beta != 0:
+        exact = exact + beta * C0
+        scale = scale + abs(beta) * np.abs(C0)
+    return exact, scale + np.finfo(np.float64).tiny
+
+
+def _check(rt, rng, m, n, k, dtype, la, lb, lc, ta, tb, alpha=1.0, beta=0.0, variant=None,
+           params=None):
+    oa, ob, opA, opB = _operands(rt, rng, m, n, k, dtype, la, lb, ta, tb)
+    C0 = rng.standard_normal((m, n)).astype(dtype)
+    c = rt.matrix(C0, layout=lc)
+    res = G._mm(oa, ob, c, alpha, beta, variant=variant, params=params)
+    assert res is c and c.shape == (m, n) and c.layout == lc
+    exact, scale = _expect(opA, opB, C0, alpha, beta)
+    assert_close(c.to_numpy(), exact, dtype, k=k, scale=scale)
+    for x in (oa, ob, c):
+        x.base.release()
+
+
+# ---- every layout and transpose, both paths ------------------------------------------------
+@pytest.mark.parametrize("la,lb,lc", list(itertools.product(LAYOUTS, repeat=3)),
+                         ids=lambda s: s)
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)],
+                         ids=["NN", "NT", "TN", "TT"])
+def test_layouts_and_transposes(rt, dtype, la, lb, lc, ta, tb, rng):
+    # 67x45x53 takes the packed path on CPU devices (edge tiles in m and n), 5x7x3 the ref
+    for m, n, k in ((67, 45, 53), (5, 7, 3)):
+        _check(rt, rng, m, n, k, dtype, la, lb, lc, ta, tb)
+
+
+# ---- awkward sizes -------------------------------------------------------------------------
+SIZES = [(1, 1, 1), (1, 1, 1023), (3, 17, 1), (17, 3, 301), (301, 17, 3), (1, 301, 17),
+         (301, 301, 301), (1023, 17, 3), (3, 1023, 17), (17, 1023, 301), (10007, 3, 5),
+         (3, 10007, 5), (5, 3, 10007), (17, 17, 10007)]
+
+
+@pytest.mark.parametrize("mnk", SIZES, ids=lambda s: "x".join(map(str, s)))
+def test_awkward_sizes(rt, dtype, mnk, rng):
+    m, n, k = mnk
+    i = SIZES.index(mnk)  # rotate through layouts and transposes
+    la, lb, lc = (LAYOUTS[(i >> s) & 1] for s in range(3))
+    _check(rt, rng, m, n, k, dtype, la, lb, lc, bool(i % 3 == 1), bool(i % 4 == 2))
+
+
+@pytest.mark.parametrize("variant", ["ref", "packed"])
+@pytest.mark.parametrize("mnk", [(1, 1, 1), (1023, 1, 17), (1, 1023, 17), (2, 2, 1023)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_both_paths_any_size(rt, dtype, variant, mnk, rng):
+    m, n, k = mnk
+    _check(rt, rng, m, n, k, dtype, "col", "row", "row", False, True, variant=variant)
+
+
+# ---- alternative tunables ------------------------------------------------------------------
+@pytest.mark.parametrize("params", PACKED_ALT, ids=_pid)
+@pytest.mark.parametrize("la,lb,lc", [("row", "row", "row"), ("col", "row", "col"),
+                                      ("row", "col", "col")], ids=lambda s: s)
+def test_packed_tunables(rt, dtype, params, la, lb, lc, rng):
+    if params["VW"] * dtype.itemsize > 64:  # no vectors wider than 512 bits (see _validate)
+        params = dict(params, VW=params["VW"] // 2)
+    G._validate(rt.device, "packed", G.real_type(dtype), params)
+    for m, n, k in ((37, 53, 29), (1, 1, 1), (9, 33, 130)):
+        _check(rt, rng, m, n, k, dtype, la, lb, lc, False, False, alpha=1.5, beta=0.5,
+               variant="packed", params=params)
+
+
+@pytest.mark.parametrize("params", REF_ALT, ids=_pid)
+def test_ref_tunables(rt, dtype, params, rng):
+    if params["TS"] ** 2 > rt.device.max_work_group_size:
+        pytest.skip("work-group too large for this device")
+    for m, n, k in ((37, 53, 29), (1, 1, 1)):
+        _check(rt, rng, m, n, k, dtype, "col", "col", "row", True, False, alpha=-1.0,
+               beta=2.0, variant="ref", params=params)
+
+
+def test_defaults_follow_device(device):
+    for dt in ("float", "double"):
+        p = G.gemm_defaults(device, "packed", dt)
+        assert p["NR"] % p["VW"] == 0 and p["MR"] >= 1
+        r = G.gemm_defaults(device, "ref", dt)
+        assert r["TS"] ** 2 <= device.max_work_group_size
+    big = G.choose_variant(device, 1024, 1024, 1024)
+    assert big == ("packed" if device.type == "CPU" else "ref")
+    assert G.choose_variant(device, 1, 1, 1) == "ref"
+
+
+# ---- views, alpha / beta, beta = 0 ---------------------------------------------------------
+@pytest.mark.parametrize("lc", LAYOUTS)
+def test_submatrix_views(rt, dtype, lc, rng):
+    """Operands and out are sub-matrices (offset != 0, ld > n); out's surroundings stay."""
+    m, n, k = 41, 35, 30
+    P = rng.standard_normal((60, 50)).astype(dtype)
+    Q = rng.standard_normal((50, 70)).astype(dtype)
+    R = rng.standard_normal((55, 45)).astype(dtype)
+    p, q, r = rt.matrix(P, layout="row"), rt.matrix(Q, layout="col"), rt.matrix(R, layout=lc)
+    a = p[3:3 + m, 7:7 + k]  # row layout, ld 50
+    b = q[5:5 + n, 2:2 + k].T  # k x n, row layout view of a col matrix, ld 50
+    c = r[4:4 + m, 6:6 + n]
+    for variant in ("ref", "packed"):
+        c0 = r.to_numpy()
+        G._mm(a, b, c, 2.0, -1.0, variant=variant)
+        opA, opB = P[3:3 + m, 7:7 + k], Q[5:5 + n, 2:2 + k].T
+        exact, scale = _expect(opA, opB, c0[4:4 + m, 6:6 + n].astype(np.float64), 2.0, -1.0)
+        got = r.to_numpy()
+        assert_close(got[4:4 + m, 6:6 + n], exact, dtype, k=k, scale=scale)
+        outside = np.ones(got.shape, bool)
+        outside[4:4 + m, 6:6 + n] = False
+        np.testing.assert_array_equal(got[outside], c0[outside])
+    for x in (p, q, r):
+        x.release()
+
+
+@pytest.mark.parametrize("alpha,beta", [(1, 0), (2.5, 0), (0.5, 1), (-1, -2), (0, 3), (0, 0)])
+def test_alpha_beta(rt, dtype, alpha, beta, rng):
+    for m, n, k in ((70, 40, 33), (4, 3, 2)):
+        _check(rt, rng, m, n, k, dtype, "row", "col", "col", True, False, alpha, beta)
+
+
+@pytest.mark.parametrize("variant", ["ref", "packed"])
+@pytest.mark.parametrize("lc", LAYOUTS)
+def test_beta_zero_never_reads_out(rt, dtype, variant, lc):
+    for m, n, k in ((5, 4, 3), (67, 45, 53)):
+        c = rt.matrix(np.full((m, n), np.nan, dtype), layout=lc)
+        a = rt.matrix(np.ones((m, k), dtype))
+        b = rt.matrix(np.ones((k, n), dtype), layout="col")
+        G._mm(a, b, c, 1.0, 0.0, variant=variant)
+        np.testing.assert_array_equal(c.to_numpy(), np.full((m, n), float(k)))
+        c.set(np.full((m, n), np.inf, dtype))
+        G._mm(a, b, c, 0.5, 0.0, variant=variant)
+        np.testing.assert_array_equal(c.to_numpy(), np.full((m, n), k / 2))
+        for x in (a, b, c):
+            x.release()
+
+
+def test_nan_propagates_from_inputs(rt):
+    A = np.ones((30, 30), np.float32)
+    A[3, 4] = np.nan
+    c = clnn.mm(rt.matrix(A), rt.matrix(np.ones((30, 30), np.float32)))
+    got = c.to_numpy()
+    assert np.isnan(got[3]).all() and not np.isnan(np.delete(got, 3, axis=0)).any()
+
+
+def test_functional_form(rt, dtype, rng):
+    A = rng.standard_normal((20, 30)).astype(dtype)
+    B = rng.standard_normal((30, 10)).astype(dtype)
+    c = clnn.mm(rt.matrix(A, layout="col"), rt.matrix(B))
+    assert c.shape == (20, 10) and c.dtype == dtype and c.layout == "row"
+    exact, scale = _expect(A, B, None, 1.0, 0.0)
+    assert_close(c.to_numpy(), exact, dtype, k=30, scale=scale)
+    assert clnn.gemm is clnn.mm
+
+
+def test_issue_example(rt):
+    a = rt.matrix([[1, 2], [3, 4]])
+    np.testing.assert_array_equal(clnn.mm(a, a.T).to_numpy(), [[5, 11], [11, 25]])
+
+
+# ---- allocation and workspace --------------------------------------------------------------
+def test_out_allocates_nothing(rt):
+    for m in (8, 200):  # ref and packed paths
+        a, b, c = rt.matrix((m, m)), rt.matrix((m, m)), rt.matrix((m, m))
+        for x in (a, b):
+            x.set(np.ones((m, m)))
+        clnn.mm(a, b, out=c)  # the first packed call may size the workspace
+        before = rt.allocations
+        for _ in range(5):
+            clnn.mm(a, b, out=c)
+            clnn.mm(a.T, b, out=c, beta=1.0)
+        assert rt.allocations == before
+        clnn.mm(a, b)
+        assert rt.allocations == before + 1
+        for x in (a, b, c):
+            x.release()
+
+
+def test_workspace_released_with_runtime(device):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        with clnn.Runtime(device) as r:
+            a = r.matrix(np.ones((64, 64), np.float32))
+            clnn.mm(a, a, out=r.matrix((64, 64)))
+            ws = [v for v in r._plans.values() if isinstance(v, clnn.Vector)]
+        assert all(w.released for w in ws)
+
+
+# ---- bad input: a clear error and out untouched --------------------------------------------
+def _unchanged(c, before):
+    np.testing.assert_array_equal(c.to_numpy(), before)
+
+
+def test_bad_inputs_leave_out_unchanged(rt, device):
+    a = rt.matrix(np.ones((4, 3), np.float32))
+    b = rt.matrix(np.ones((3, 5), np.float32))
+    c = rt.matrix(np.full((4, 5), 7.0, np.float32))
+    before = c.to_numpy()
+    with pytest.raises(clnn.ShapeError, match="needs 3 rows"):
+        clnn.mm(a, a, out=c)
+    with pytest.raises(clnn.ShapeError, match="out has shape"):
+        clnn.mm(a, b, out=rt.matrix((5, 4)))
+    with pytest.raises(clnn.ShapeError, match="out has shape"):
+        clnn.mm(a, b, out=c.T)
+    with pytest.raises(clnn.ShapeError):
+        clnn.mm(a, rt.vector(3), out=c)
+    with pytest.raises(clnn.OperandError):
+        clnn.mm(a, np.ones((3, 5), np.float32), out=c)
+    with pytest.raises(clnn.DTypeError):
+        clnn.mm(a, b, out=c, alpha="x")
+    with pytest.raises(clnn.DTypeError):
+        clnn.mm(a, b, out=c, beta=1j)
+    if device.fp64:
+        with pytest.raises(clnn.DTypeError, match="mixed dtypes"):
+            clnn.mm(a, rt.matrix(np.ones((3, 5))), out=c)
+        with pytest.raises(clnn.DTypeError, match="mixed dtypes"):
+            clnn.mm(a, b, out=rt.matrix((4, 5), dtype=np.float64))
+    sq = rt.matrix(np.ones((4, 4), np.float32))
+    with pytest.raises(clnn.ShapeError, match="shares memory"):
+        clnn.mm(sq, sq, out=sq)
+    with pytest.raises(clnn.ShapeError, match="shares memory"):
+        clnn.mm(sq.T, rt.matrix(np.ones((4, 4), np.float32)), out=sq)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        with clnn.Runtime(device) as other:
+            ob = other.matrix(np.ones((3, 5), np.float32))
+            with pytest.raises(clnn.RuntimeMismatchError):
+                clnn.mm(a, ob, out=c)
+    dead = rt.matrix(np.ones((3, 5), np.float32))
+    dead.release()
+    with pytest.raises(clnn.ReleasedError):
+        clnn.mm(a, dead, out=c)
+    with pytest.raises(clnn.ReleasedError):
+        clnn.mm(a, b, out=_released_view(rt))
+    _unchanged(c, before)
+    for x in (a, b, c, sq):
+        x.release()
+
+
+def _released_view(rt):
+    m = rt.matrix((4, 5))
+    v = m[0:4, 0:5]
+    m.release()
+    return v
+
+
+# ---- tuner hooks ---------------------------------------------------------------------------
+def test_tuner_candidates_valid(device):
+    from clnn.tune import tuners
+
+    assert "gemm" in tuners()
+    for dt in ("float", "double"):
+        cands = list(G.tune_candidates(device, dt, quick=True))
+        assert cands
+        for variant, sc, p in cands:
+            base = G.gemm_defaults(device, variant, dt, sc)
+            assert set(p) == set(base)
+            assert all(isinstance(v, int) and v > 0 for v in p.values())
+            G._validate(device, variant, dt, p)
+
+
+def test_tuner_bench_checks_and_times(rt):
+    variant = G.choose_variant(rt.device, 128, 512, 784)
+    p = G.gemm_defaults(rt.device, variant, "float", "medium")
+    s = G.tune_bench(rt, variant, "float", "medium", p)
+    assert 0 < s < 1.0

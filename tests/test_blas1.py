@@ -1,0 +1,248 @@
+"""BLAS-1 and rank-1 vs numpy in float64: sizes, strides, offsets, accuracy, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from tolerances import assert_close
+
+import clnn
+
+SIZES = [1, 3, 17, 301, 1023, 10007]
+
+
+def _f64(*hs):
+    return [h.astype(np.float64) for h in hs]
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_scalar_reductions(rt, dtype, n, rng):
+    hx = rng.standard_normal(n).astype(dtype)
+    hy = rng.standard_normal(n).astype(dtype)
+    x64, y64 = _f64(hx, hy)
+    with rt.vector(hx) as x, rt.vector(hy) as y:
+        d = clnn.dot(x, y)
+        assert isinstance(d, float)
+        # compensated: within a few eps of the sum of |terms|, whatever n
+        assert_close(d, x64 @ y64, dtype, k=1, scale=np.abs(x64 * y64).sum())
+        assert_close(clnn.asum(x), np.abs(x64).sum(), dtype, k=1)
+        assert_close(clnn.nrm2(x), np.sqrt(x64 @ x64), dtype, k=n)
+        i = clnn.iamax(x)
+        assert isinstance(i, int) and i == int(np.argmax(np.abs(hx)))
+        assert_close(clnn.sum(x), x64.sum(), dtype, k=1, scale=np.abs(x64).sum())
+        assert clnn.max(x) == hx.max()
+
+
+@pytest.mark.parametrize("n", [17, 1023, 10007])
+def test_strided_offset_views(rt, dtype, n, rng):
+    hx = rng.standard_normal(3 * n + 5).astype(dtype)
+    hy = rng.standard_normal(2 * n + 1).astype(dtype)
+    with rt.vector(hx) as bx, rt.vector(hy) as by:
+        x, y = bx.subvector(4, n, 3), by.subvector(1, n, 2)
+        vx, vy = _f64(hx[4:4 + 3 * n:3], hy[1:1 + 2 * n:2])
+        assert_close(clnn.dot(x, y), vx @ vy, dtype, k=1, scale=np.abs(vx * vy).sum())
+        assert_close(clnn.dot(x, bx[1:n + 1]), vx @ hx[1:n + 1].astype(float), dtype, k=1,
+                     scale=np.abs(vx * hx[1:n + 1]).sum())
+        assert_close(clnn.asum(y), np.abs(vy).sum(), dtype, k=1)
+        assert_close(clnn.nrm2(x), np.linalg.norm(vx), dtype, k=n)
+        assert clnn.iamax(y) == int(np.argmax(np.abs(vy)))
+        # a matrix row (strided in col layout) and a contiguous matrix
+        hm = rng.standard_normal((7, n)).astype(dtype)
+        with rt.matrix(hm, layout="col") as m:
+            assert_close(clnn.nrm2(m.row(2)), np.linalg.norm(hm[2].astype(float)), dtype, k=n)
+            assert_close(clnn.nrm2(m), np.linalg.norm(hm.astype(float)), dtype, k=7 * n)
+            assert_close(clnn.asum(m.col(3)), np.abs(hm[:, 3].astype(float)).sum(), dtype)
+
+
+def test_long_sum_accuracy(rt, rng):
+    """float32 with 2**20 terms of mixed sign: the compensated sums stay near one eps."""
+    n = 1 << 20
+    hx = (rng.standard_normal(n) * 1e3).astype(np.float32)
+    hy = rng.standard_normal(n).astype(np.float32)
+    x64, y64 = _f64(hx, hy)
+    with rt.vector(hx) as x, rt.vector(hy) as y:
+        assert_close(clnn.dot(x, y), x64 @ y64, np.float32, k=1, scale=np.abs(x64 * y64).sum())
+        assert_close(clnn.sum(x), x64.sum(), np.float32, k=1, scale=np.abs(x64).sum())
+
+
+def test_nrm2_scaling(rt, dtype):
+    big = float(np.finfo(dtype).max) / 64  # the norm of 1000 copies (x31.6) stays finite
+    tiny = float(np.finfo(dtype).tiny) * 4
+    for vals, want in [([3 * big / 8, 4 * big / 8], 5 * big / 8),
+                       ([3 * tiny, 4 * tiny], 5 * tiny),
+                       ([big / 2, 1.0, tiny], big / 2),
+                       ([1e-20, 1.0, 1e20], 1e20),
+                       ([0.0, 0.0, 0.0], 0.0)]:
+        h = np.array(vals, dtype)
+        with rt.vector(np.tile(h, 1000)) as x:
+            got = clnn.nrm2(x)
+            assert np.isfinite(got)
+            assert_close(got, want * np.sqrt(1000.0), dtype, k=3000)
+    with rt.vector(np.array([np.inf, 1], dtype)) as x:
+        assert clnn.nrm2(x) == np.inf
+    with rt.vector(np.array([1, np.nan, 2], dtype)) as x:
+        assert np.isnan(clnn.nrm2(x)) and np.isnan(clnn.asum(x))
+        assert clnn.iamax(x) == 2  # NaN skipped, like reference BLAS
+
+
+def test_results_on_device(rt, dtype, rng):
+    """out= a 1-element view: the result stays on the device; neighbours untouched."""
+    hx = rng.standard_normal(301).astype(dtype)
+    with rt.vector(hx) as x, rt.vector(np.full(6, -1.0, dtype)) as res:
+        assert clnn.dot(x, x, out=res[0:1]) is not None
+        clnn.nrm2(x, out=res[2:3])
+        clnn.asum(x, out=res.subvector(3, 1))
+        clnn.iamax(x, out=res[4:5])
+        clnn.sum(x, out=res[5:6])
+        got = res.to_numpy()
+        x64 = hx.astype(np.float64)
+        assert_close(got[0], x64 @ x64, dtype, k=1)
+        assert got[1] == -1
+        assert_close(got[2], np.linalg.norm(x64), dtype, k=301)
+        assert_close(got[3], np.abs(x64).sum(), dtype)
+        assert got[4] == np.argmax(np.abs(hx))
+        assert_close(got[5], x64.sum(), dtype, scale=np.abs(x64).sum())
+        with pytest.raises(clnn.ShapeError, match="1-element"):
+            clnn.dot(x, x, out=res[0:2])
+
+
+@pytest.mark.parametrize("n", [1, 17, 10007])
+def test_axpy_scal_copy_swap(rt, dtype, n, rng):
+    hx = rng.standard_normal(n).astype(dtype)
+    hy = rng.standard_normal(n).astype(dtype)
+    with rt.vector(hx) as x, rt.vector(hy) as y:
+        assert clnn.axpy(2.5, x, y) is y
+        hy2 = 2.5 * hx.astype(float) + hy
+        assert_close(y.to_numpy(), hy2, dtype, scale=np.abs(hy2) + np.abs(hx) * 3)
+        out = clnn.axpy(-1, x, y, out=rt.vector(n, dtype=dtype))
+        assert_close(out.to_numpy(), hy2 - hx, dtype, scale=np.abs(hy2) + np.abs(hx))
+        assert_close(y.to_numpy(), hy2, dtype, scale=np.abs(hy2) + np.abs(hx) * 3)
+        clnn.scal(0.5, out)
+        assert_close(out.to_numpy(), (hy2 - hx) / 2, dtype, scale=np.abs(hy2) + np.abs(hx))
+        c = clnn.copy(x)
+        np.testing.assert_array_equal(c.to_numpy(), hx)
+        clnn.swap(c, out)
+        assert_close(c.to_numpy(), (hy2 - hx) / 2, dtype, scale=np.abs(hy2) + np.abs(hx))
+        np.testing.assert_array_equal(out.to_numpy(), hx)
+        c.release()
+        out.release()
+
+
+def test_blas1_on_strided_and_matrices(rt, dtype, rng):
+    hx = rng.standard_normal(100).astype(dtype)
+    hy = rng.standard_normal(100).astype(dtype)
+    with rt.vector(hx) as x, rt.vector(hy) as y:
+        clnn.axpy(3, x[::4], y[1::4])
+        want = hy.copy()
+        want[1::4] += 3 * hx[::4]
+        assert_close(y.to_numpy(), want, dtype, scale=np.abs(want) + 3 * np.abs(hx))
+        clnn.scal(-2, y[::5])
+        want[::5] *= -2
+        assert_close(y.to_numpy(), want, dtype)
+        want = y.to_numpy()  # exact device values from here on
+        clnn.swap(x[::2], y[1::2])
+        hx2, want2 = hx.copy(), want.copy()
+        hx2[::2], want2[1::2] = want[1::2], hx[::2]
+        np.testing.assert_array_equal(x.to_numpy(), hx2)
+        np.testing.assert_array_equal(y.to_numpy(), want2)
+        clnn.copy(x[10:20], out=y[::10])
+        want2[::10] = hx2[10:20]
+        np.testing.assert_array_equal(y.to_numpy(), want2)
+    ha = rng.standard_normal((30, 20)).astype(dtype)
+    hb = rng.standard_normal((20, 30)).astype(dtype)
+    with rt.matrix(ha) as a, rt.matrix(hb, layout="col") as b:
+        clnn.axpy(2, b.T, a)  # a row matrix += 2 * (a col matrix's transpose: row layout)
+        ha2 = ha + 2 * hb.T
+        assert_close(a.to_numpy(), ha2, dtype, scale=np.abs(ha) + 2 * np.abs(hb.T))
+        t = clnn.copy(a, out=rt.matrix((30, 20), layout="col", dtype=dtype))
+        np.testing.assert_array_equal(t.to_numpy(), a.to_numpy())
+        assert_close(clnn.dot(a, a), (ha2.astype(float) ** 2).sum(), dtype, k=1)
+        with pytest.raises(clnn.ShapeError, match="layouts"):
+            clnn.dot(a, t)
+        with pytest.raises(clnn.ShapeError, match="contiguous"):
+            clnn.nrm2(a.submatrix(0, 0, 3, 3))
+        t.release()
+
+
+@pytest.mark.parametrize("layout", ["row", "col"])
+@pytest.mark.parametrize("view", ["plain", "T", "sub", "subT"])
+def test_rk(rt, dtype, layout, view, rng):
+    ha = rng.standard_normal((41, 29)).astype(dtype)
+    hx = rng.standard_normal(200).astype(dtype)
+    hy = rng.standard_normal(200).astype(dtype)
+    with rt.matrix(ha, layout=layout) as a, rt.vector(hx) as x, rt.vector(hy) as y:
+        target, ht = {"plain": (a, ha), "T": (a.T, ha.T),
+                      "sub": (a.submatrix(2, 3, 30, 20), ha[2:32, 3:23]),
+                      "subT": (a.T.submatrix(1, 4, 20, 30), ha.T[1:21, 4:34])}[view]
+        m, n = target.shape
+        xv, yv = x[::3][:m], y.subvector(1, n, 2)
+        hxv, hyv = hx[::3][:m], hy[1:1 + 2 * n:2]
+        full = ha.astype(np.float64).copy()
+        want_t = ht.astype(np.float64) + 0.75 * np.outer(hxv, hyv)
+        assert clnn.rk(0.75, xv, yv, target) is target
+        got = target.to_numpy()
+        assert_close(got, want_t, dtype, scale=np.abs(ht) + np.abs(np.outer(hxv, hyv)))
+        # nothing outside the view changed
+        mask = np.ones(ha.shape, bool)
+        idx = {"plain": np.s_[:, :], "T": np.s_[:, :], "sub": np.s_[2:32, 3:23],
+               "subT": np.s_[4:34, 1:21]}[view]
+        mask[idx] = False
+        np.testing.assert_array_equal(a.to_numpy()[mask], full[mask])
+        # out=: a left alone
+        before = a.to_numpy()
+        o = clnn.rk(-1, xv, yv, target, out=rt.matrix((m, n), dtype=dtype))
+        assert_close(o.to_numpy(), got - np.outer(hxv, hyv), dtype,
+                     scale=np.abs(got) + np.abs(np.outer(hxv, hyv)))
+        np.testing.assert_array_equal(a.to_numpy(), before)
+        o.release()
+
+
+def test_bad_inputs(rt, device):
+    with rt.vector(np.arange(5, dtype=np.float32)) as x, rt.vector(6) as x6, \
+            rt.matrix((5, 6)) as a, rt.vector(np.full(3, 7, np.float32)) as res:
+        snapshot = a.to_numpy()
+        cases = [
+            (clnn.ShapeError, lambda: clnn.dot(x, x6)),
+            (clnn.ShapeError, lambda: clnn.axpy(1, x, x6)),
+            (clnn.ShapeError, lambda: clnn.swap(x, x6)),
+            (clnn.ShapeError, lambda: clnn.swap(x[0:3], x[2:5])),
+            (clnn.ShapeError, lambda: clnn.axpy(1, x[0:3], x[1:4])),
+            (clnn.ShapeError, lambda: clnn.rk(1, x6, x, a)),
+            (clnn.ShapeError, lambda: clnn.rk(1, a.col(0), a.row(0), a)),
+            (clnn.ShapeError, lambda: clnn.nrm2(x, out=res)),
+            (clnn.ShapeError, lambda: clnn.iamax(a)),
+            (clnn.OperandError, lambda: clnn.dot(x, np.ones(5))),
+            (clnn.OperandError, lambda: clnn.nrm2([1.0, 2.0])),
+            (clnn.DTypeError, lambda: clnn.axpy(None, x, x)),
+            (clnn.DTypeError, lambda: clnn.rk("two", x, x6, a)),
+        ]
+        for err, f in cases:
+            with pytest.raises(err):
+                f()
+        if device.fp64:
+            with rt.vector(np.ones(5)) as xd, rt.vector(np.zeros(1)) as od:
+                with pytest.raises(clnn.DTypeError):
+                    clnn.dot(x, xd)
+                with pytest.raises(clnn.DTypeError):
+                    clnn.asum(x, out=od)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            with clnn.Runtime(device) as rt2, rt2.vector(5) as other:
+                with pytest.raises(clnn.RuntimeMismatchError):
+                    clnn.dot(x, other)
+                with pytest.raises(clnn.RuntimeMismatchError):
+                    clnn.axpy(1, x, other)
+                with pytest.raises(clnn.RuntimeMismatchError):
+                    clnn.nrm2(x, out=other[0:1])
+        gone = rt.vector(5)
+        view = gone[1:4]
+        gone.release()
+        for f in [lambda: clnn.dot(x, gone), lambda: clnn.nrm2(view),
+                  lambda: clnn.scal(2, view), lambda: clnn.iamax(x, out=view[0:1])]:
+            with pytest.raises(clnn.ReleasedError):
+                f()
+        np.testing.assert_array_equal(x.to_numpy(), np.arange(5))
+        np.testing.assert_array_equal(res.to_numpy(), 7)
+        np.testing.assert_array_equal(a.to_numpy(), snapshot)

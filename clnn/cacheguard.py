@@ -246,7 +246,7 @@ class _FileLock:
             self.fd = None
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a GC finalizer (Runtime.__del__) may come here
 _guards: Dict[str, Guard] = {}
 _state = {"verified": False, "atexit": False}
 

@@ -50,7 +50,7 @@ __all__ = ["Runtime", "device_bytes_in_use"]
 
 # Bytes held by live clnn buffers, per device (DeviceInfo.key), over every runtime of this
 # process: runtimes on one device share its memory.
-_mem_lock = threading.Lock()
+_mem_lock = threading.RLock()  # re-entrant: a GC finalizer may release an array here
 _device_bytes: dict = {}
 
 

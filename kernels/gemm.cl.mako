@@ -92,19 +92,29 @@ void gemm_pack_a(const int m, const int k, __global const real* restrict A, cons
     const int p0 = get_global_id(0) * ${KB}, ib = get_global_id(1);
     const int p1 = min(k, p0 + ${KB});
     const int i0 = ib * ${MR};
-    A += offA;
     __global real* dst = Ap + ((size_t)ib * k + p0) * ${MR};
-    if (i0 + ${MR} <= m) {
-        for (int p = p0; p < p1; ++p, dst += ${MR}) {
+    if (i0 + ${MR} <= m && rsA == 1) {  /* col layout: MR contiguous values per p */
+        const __global real* src = A + offA + i0 + (size_t)p0 * csA;
+        for (int p = p0; p < p1; ++p, dst += ${MR}, src += csA) {
 %for r in range(MR):
-            dst[${r}] = ${at("A", "i0 + %d" % r, "p")};
+            dst[${r}] = src[${r}];
+%endfor
+        }
+    } else if (i0 + ${MR} <= m) {  /* MR rows, each a stream along p */
+%for r in range(MR):
+        const __global real* s${r} = A + offA + (size_t)(i0 + ${r}) * rsA;
+%endfor
+        for (int p = p0; p < p1; ++p, dst += ${MR}) {
+            const size_t q = (size_t)p * csA;
+%for r in range(MR):
+            dst[${r}] = s${r}[q];
 %endfor
         }
     } else {
+        A += offA;
         for (int p = p0; p < p1; ++p, dst += ${MR}) {
-%for r in range(MR):
-            dst[${r}] = (i0 + ${r} < m) ? ${at("A", "i0 + %d" % r, "p")} : (real)0;
-%endfor
+            for (int r = 0; r < ${MR}; ++r)
+                dst[r] = (i0 + r < m) ? ${at("A", "i0 + r", "p")} : (real)0;
         }
     }
 }
@@ -117,15 +127,22 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
     const int p0 = get_global_id(0) * ${KB}, jb = get_global_id(1);
     const int p1 = min(k, p0 + ${KB});
     const int j0 = jb * ${NR};
-    B += offB;
     __global real* dst = Bp + ((size_t)jb * k + p0) * ${NR};
-    if (j0 + ${NR} <= n) {
+    if (j0 + ${NR} <= n && csB == 1) {  /* row layout: NR contiguous values per p */
+        const __global real* src = B + offB + j0 + (size_t)p0 * rsB;
+        for (int p = p0; p < p1; ++p, dst += ${NR}, src += rsB) {
+            for (int c = 0; c < ${NR}; ++c)
+                dst[c] = src[c];
+        }
+    } else if (j0 + ${NR} <= n) {  /* NR columns, each a stream along p */
+        const __global real* src = B + offB + (size_t)j0 * csB;
         for (int p = p0; p < p1; ++p, dst += ${NR}) {
-%for c in range(NR):
-            dst[${c}] = ${at("B", "p", "j0 + %d" % c)};
-%endfor
+            const size_t q = (size_t)p * rsB;
+            for (int c = 0; c < ${NR}; ++c)
+                dst[c] = src[q + (size_t)c * csB];
         }
     } else {
+        B += offB;
         for (int p = p0; p < p1; ++p, dst += ${NR}) {
             for (int c = 0; c < ${NR}; ++c)
                 dst[c] = (j0 + c < n) ? ${at("B", "p", "j0 + c")} : (real)0;

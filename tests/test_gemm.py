@@ -21,7 +21,7 @@ PACKED_ALT = [  # alternative tunables of the packed path (edge cases of the tem
     {"MR": 4, "NR": 24, "VW": 8, "UK": 2, "KB": 64, "CACHE": 64},
     {"MR": 8, "NR": 32, "VW": 16, "UK": 5, "KB": 100, "CACHE": 4096},
 ]
-REF_ALT = [{"TS": 1}, {"TS": 4}, {"TS": 8}]
+REF_ALT = [{"TS": 1}, {"TS": 4}, {"TS": 16}]
 
 
 def _pid(p):

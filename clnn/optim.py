@@ -102,7 +102,7 @@ class Optimizer:
         self._state = [rt.zeros(params.n, dtype=params.dtype) for _ in self._state_names]
         self._k = kernels(rt, params.dtype)
         self._real = params.dtype.type
-        g, l_ = self._k.flat_size(params.n)
+        self._cpi, g, l_ = self._k.flat_size(params.n)
         self._site = self._k.site(self._entry, g, l_, self._args())
         if self._lr_now == 0.0:
             self._lr_now = self.lr_at(self.epoch)
@@ -158,9 +158,9 @@ class SGD(Optimizer):
     def _args(self) -> tuple:
         r = self._real
         if self._entry == "optim_sgd":
-            return self._pg() + (r(self._lr_now), r(self.weight_decay))
+            return self._pg() + (r(self._lr_now), r(self.weight_decay), self._cpi)
         return self._pg() + (self._state[0]._buf, r(self._lr_now), r(self.weight_decay),
-                             r(self.momentum), int(self.nesterov))
+                             r(self.momentum), int(self.nesterov), self._cpi)
 
 
 class Adam(Optimizer):
@@ -194,4 +194,4 @@ class Adam(Optimizer):
         c2 = 1.0 / (1.0 - self.b2 ** t)
         return self._pg() + (self._state[0]._buf, self._state[1]._buf, r(self._lr_now),
                              r(self.weight_decay), r(self.b1), r(self.b2), r(self.eps),
-                             r(c1), r(c2))
+                             r(c1), r(c2), self._cpi)

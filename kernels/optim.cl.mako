@@ -1,8 +1,9 @@
 <%doc>
 optim.cl.mako -- optimizer updates, in place, one launch for a whole parameter vector.
 
-Each work-item updates VW consecutive elements (the last one guards the tail, n % VW), so a
-network whose parameters live in one buffer takes one launch per step.
+Work-item g updates the chunks [g*cpi, (g+1)*cpi) of VW consecutive elements (``cpi``, chunks
+per item, is a kernel argument; the last chunk guards the tail, n % VW), so a network whose
+parameters live in one buffer takes one launch per step. P and G start at offP and offG.
 
 Entry points (g = G + wd * P, the L2-decayed gradient):
   optim_sgd        P -= lr * g                                          (no state)
@@ -27,14 +28,18 @@ Render parameters:
 %>
 /* BODY(k): the update of element(s) at offset k, typed T (realV for full blocks, real) */
 <%def name="each(body)">\
-    const int i0 = get_global_id(0) * ${VW};
-    if (i0 >= n) return;
+    const int nchunk = (n + ${VW - 1}) / ${VW};
+    int c = get_global_id(0) * cpi;
+    const int cend = min(c + cpi, nchunk);
     P += offP; G += offG;
-    if (i0 + ${VW} <= n) {
+    for (; c < cend; ++c) {
+        const int i0 = c * ${VW};
+        if (i0 + ${VW} <= n) {
 ${body("realV", True)}
-    } else {
-        for (int i = i0; i < n; ++i) {
+        } else {
+            for (int i = i0; i < n; ++i) {
 ${body("real", False)}
+            }
         }
     }
 </%def>
@@ -48,7 +53,7 @@ ${body("real", False)}
 </%def>
 __kernel void optim_sgd(const int n, __global real* restrict P, const int offP,
                         __global const real* restrict G, const int offG,
-                        const real lr, const real wd)
+                        const real lr, const real wd, const int cpi)
 {
 ${each(sgd_body)}
 }
@@ -63,7 +68,8 @@ ${each(sgd_body)}
 __kernel void optim_momentum(const int n, __global real* restrict P, const int offP,
                              __global const real* restrict G, const int offG,
                              __global real* restrict V,
-                             const real lr, const real wd, const real mu, const int nesterov)
+                             const real lr, const real wd, const real mu, const int nesterov,
+                             const int cpi)
 {
 ${each(mom_body)}
 }
@@ -81,7 +87,7 @@ __kernel void optim_adam(const int n, __global real* restrict P, const int offP,
                          __global const real* restrict G, const int offG,
                          __global real* restrict M, __global real* restrict S,
                          const real lr, const real wd, const real b1, const real b2,
-                         const real eps, const real c1, const real c2)
+                         const real eps, const real c1, const real c2, const int cpi)
 {
 ${each(adam_body)}
 }

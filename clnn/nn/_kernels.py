@@ -25,9 +25,9 @@ def nn_defaults(device, variant: str, dtype: str) -> dict:
     register tile (the OpenCL compiler vectorises within the work-item along K)."""
     vw = 8 if dtype == "float" else 4
     if device.type == "CPU":
-        return {"VW": vw, "RB": 2, "CB": 4, "JB": 4, "XB": 4, "KV": 2, "WGS": 1}
+        return {"VW": vw, "RB": 2, "CB": 4, "JB": 4, "XB": 4, "KV": 2, "WGS": 1, "ITEMS": 16}
     return {"VW": 1, "RB": 1, "CB": 1, "JB": 1, "XB": 1, "KV": 1,
-            "WGS": min(64, device.max_work_group_size)}
+            "WGS": min(64, device.max_work_group_size), "ITEMS": 1 << 20}
 
 
 def optim_defaults(device, variant: str, dtype: str) -> dict:
@@ -42,16 +42,16 @@ register_defaults("optim", optim_defaults)
 
 # scalar argument types of each entry point (None = buffer); R = the real type
 _SIGS = {
-    "nn_forward": "iii bii bi bi bii i",
-    "nn_backward": "iii bii bi bi bi bi bi iii",
-    "nn_xent": "ii bi bi biR bi bi",
-    "nn_mse": "ii bi bi biR bii",
-    "nn_softmax_rows": "ii bii",
-    "nn_softmax_bwd": "ii bii bi",
+    "nn_forward": "iii bii bi bi bii ii",
+    "nn_backward": "iii bii bi bi bi bi bi iiii",
+    "nn_xent": "ii bi bi biR bi bi i",
+    "nn_mse": "ii bi bi biR bii i",
+    "nn_softmax_rows": "ii bii i",
+    "nn_softmax_bwd": "ii bii bi i",
     "nn_bias_act": "i bii bi i",
-    "optim_sgd": "i bibi RR",
-    "optim_momentum": "i bibi b RRR i",
-    "optim_adam": "i bibi bb RRRRRRR",
+    "optim_sgd": "i bibi RR i",
+    "optim_momentum": "i bibi b RRR ii",
+    "optim_adam": "i bibi bb RRRRRRR i",
 }
 
 
@@ -91,7 +91,7 @@ class Kernels:
         rtype = real_type(self.dtype)
         self.p = tuned_params(rt.device, "nn", "dense", rtype)
         self.po = tuned_params(rt.device, "optim", "flat", rtype)
-        render = {k: v for k, v in self.p.items() if k != "WGS"}
+        render = {k: v for k, v in self.p.items() if k not in ("WGS", "ITEMS")}
         self._nn = rt.programs.program("nn.cl.mako", dtype=rtype, **render)
         self._opt = rt.programs.program("optim.cl.mako", dtype=rtype, VW=self.po["VW"])
         self.real = self.dtype.type
@@ -110,29 +110,38 @@ class Kernels:
         return Site(self._kernel(name), gsize, lsize, args, self.rt.queue)
 
     # ---- sizes ------------------------------------------------------------------------------
-    def rows(self, n: int) -> tuple:
-        """gsize, lsize of a one-work-item-per-row kernel."""
+    def tiles(self, nt: int) -> tuple:
+        """(tiles per item, gsize, lsize) to cover ``nt`` tiles: on a CPU about ITEMS
+        work-items per compute unit, each taking a run of consecutive tiles."""
+        p = self.p
+        target = max(1, p["ITEMS"] * self.rt.device.compute_units)
+        tpi = max(1, -(-nt // target))
+        items = -(-max(nt, 1) // tpi)
+        w = p["WGS"]
+        return tpi, (round_up(items, w),), (w,)
+
+    def flat(self, n: int) -> tuple:
+        """gsize, lsize of a one-work-item-per-element kernel."""
         w = self.p["WGS"]
         return (round_up(max(n, 1), w),), (w,)
 
+    def rows(self, n: int) -> tuple:
+        """(rows per item, gsize, lsize) of a row-at-a-time kernel."""
+        return self.tiles(n)
+
     def forward_size(self, b: int, n: int) -> tuple:
         p = self.p
-        g0 = -(-n // p["CB"])
-        g1 = -(-b // p["RB"])
-        if p["WGS"] == 1:
-            return (g0, g1), (1, 1)
-        return (round_up(g0, 8), round_up(g1, 8)), (8, 8)
+        return self.tiles(-(-n // p["CB"]) * -(-b // p["RB"]))
 
     def backward_counts(self, b: int, k: int, n: int, input_grad: bool) -> tuple:
         nkb = -(-k // self.kw)
         n_w = -(-n // self.p["JB"]) * nkb
         n_x = -(-b // self.p["XB"]) * nkb if input_grad else 0
-        w = self.p["WGS"]
-        return n_w, n_x, (round_up(n_w + n_x, w),), (w,)
+        return (n_w, n_x) + self.tiles(n_w + n_x)
 
     def flat_size(self, n: int) -> tuple:
-        vw, w = self.po["VW"], self.po["WGS"]
-        return (round_up(-(-n // vw), w),), (w,)
+        """(chunks per item, gsize, lsize) of an optimizer update of n elements."""
+        return self.tiles(-(-n // self.po["VW"]))
 
 
 def kernels(rt, dtype) -> Kernels:

@@ -107,7 +107,7 @@ class _Data:
     """Samples on the device: x (n, in), targets, per-sample loss and hit, one allocation."""
 
     def __init__(self, net: Network, n: int, y_width: int):
-        self.n = n
+        self.n = self.cap = n
         self.in_features = net.in_features
         self.y_width = y_width
         self.x_off = 0
@@ -137,8 +137,17 @@ class _Data:
         self._keep.clear()
         return host[:n], host[self.hit_off - self.loss_off:]
 
+    def settle(self) -> None:
+        """Wait for pending copies, then drop the host arrays they read from."""
+        if self._keep:
+            try:
+                self._queue.finish()
+            except cl.Error:  # pragma: no cover - the queue is gone; nothing is pending
+                pass
+            self._keep.clear()
+
     def release(self) -> None:
-        self._keep.clear()
+        self.settle()
         self.vec.release()
 
 
@@ -174,33 +183,34 @@ class _Plan:
             a = activations.code(layer.activation)
             last = i == L - 1
             row_softmax = a == _SOFTMAX and not (last and xent and mode != "predict")
-            g, l_ = k.forward_size(B, N)
+            tpi, g, l_ = k.forward_size(B, N)
             s = k.site("nn_forward", g, l_,
                        (B, K, N, xb, xo, ldx, pbuf, layer.w_off, pbuf, layer.b_off,
-                        wbuf, ws.act[i], N, _LIN if a == _SOFTMAX else a))
+                        wbuf, ws.act[i], N, _LIN if a == _SOFTMAX else a, tpi))
             self.sites.append(s)
             if i == 0:
                 self.x_site = s
             if row_softmax:
-                g, l_ = k.rows(B)
-                self.sites.append(k.site("nn_softmax_rows", g, l_, (B, N, wbuf, ws.act[i], N)))
+                rpi, g, l_ = k.rows(B)
+                self.sites.append(k.site("nn_softmax_rows", g, l_,
+                                         (B, N, wbuf, ws.act[i], N, rpi)))
         self.out_off = ws.act[L - 1]
         if mode == "predict":
             return
         last = lay[-1]
         C = last.out_features
-        g, l_ = k.rows(B)
+        rpi, g, l_ = k.rows(-(-B // k.p["VW"])) if xent else k.rows(B)
         self._xent = xent  # args: ... loss offset at [10], (xent) hit offset at [12]
         if xent:
             self.loss_site = k.site("nn_xent", g, l_,
                                     (B, C, wbuf, ws.act[L - 1], data.buf, data.y_off,
                                      wbuf, ws.delta[0], k.real(1.0 / B), data.buf,
-                                     data.loss_off, data.buf, data.hit_off))
+                                     data.loss_off, data.buf, data.hit_off, rpi))
         else:
             self.loss_site = k.site("nn_mse", g, l_,
                                     (B, C, wbuf, ws.act[L - 1], data.buf, data.y_off,
                                      wbuf, ws.delta[0], k.real(1.0 / (B * C)), data.buf,
-                                     data.loss_off, activations.code(last.activation)))
+                                     data.loss_off, activations.code(last.activation), rpi))
         self.sites.append(self.loss_site)
         if mode == "eval":
             return
@@ -215,35 +225,31 @@ class _Plan:
             else:
                 xb, xo, ldx = wbuf, ws.act[i - 1], K
                 act_prev = activations.code(lay[i - 1].activation)
-            n_w, n_x, g, l_ = k.backward_counts(B, K, N, want_dx)
+            n_w, n_x, tpi, g, l_ = k.backward_counts(B, K, N, want_dx)
             s = k.site("nn_backward", g, l_,
                        (B, K, N, xb, xo, ldx, pbuf, layer.w_off, wbuf, ws.delta[cur],
                         gbuf, layer.w_off, gbuf, layer.b_off, wbuf, ws.delta[1 - cur],
-                        n_w, n_x, _LIN if act_prev == _SOFTMAX else act_prev))
+                        n_w, n_x, _LIN if act_prev == _SOFTMAX else act_prev, tpi))
             self.sites.append(s)
             if i == 0:
                 self.bx_site = s
             if want_dx and act_prev == _SOFTMAX:
-                g2, l2 = k.rows(B)
+                rpi, g2, l2 = k.rows(B)
                 self.sites.append(k.site("nn_softmax_bwd", g2, l2,
                                          (B, K, wbuf, ws.act[i - 1], K, wbuf,
-                                          ws.delta[1 - cur])))
+                                          ws.delta[1 - cur], rpi)))
             cur = 1 - cur
         self.dx_off = ws.delta[cur]  # input gradient (when input_grad)
 
-    def point(self, row0: int, x_buf=None, x_off: Optional[int] = None) -> None:
-        """Aim the data-reading sites at sample ``row0`` (or at an explicit x buffer)."""
+    def point(self, row0: int) -> None:
+        """Aim the data-reading sites at sample ``row0`` of the data."""
         d = self.data
-        if self.x_site is not None:
-            a = self.x_site.args
-            if x_buf is not None:
-                self.x_site.set(a[:3] + (x_buf, x_off) + a[5:])
-            else:
-                xo = d.x_off + row0 * d.in_features
-                self.x_site.set(a[:4] + (xo,) + a[5:])
-                if self.bx_site is not None:
-                    b = self.bx_site.args
-                    self.bx_site.set(b[:4] + (xo,) + b[5:])
+        xo = d.x_off + row0 * d.in_features
+        a = self.x_site.args
+        self.x_site.set(a[:4] + (xo,) + a[5:])
+        if self.bx_site is not None:
+            b = self.bx_site.args
+            self.bx_site.set(b[:4] + (xo,) + b[5:])
         if self.loss_site is not None:
             a = list(self.loss_site.args)
             a[5] = d.y_off + row0 * d.y_width
@@ -308,6 +314,7 @@ class Network:
         self._k = kernels(runtime, self.dtype)
         self._ws: Dict[tuple, _Workspace] = {}
         self._vws: Optional[_VectorWorkspace] = None
+        self._datas: Dict[str, _Data] = {}
         self._vin: Optional[Vector] = None
         self._lock = threading.RLock()
         # one parameter buffer, one gradient buffer: layer segments 64-byte aligned
@@ -352,6 +359,9 @@ class Network:
         for ws in self._ws.values():
             ws.release()
         self._ws.clear()
+        for d in self._datas.values():
+            d.release()
+        self._datas.clear()
         for extra in (self._vws, self._vin):
             if extra is not None:
                 extra.release()
@@ -541,7 +551,7 @@ class Network:
         rt = self.runtime
         with self._lock:
             ws = self._workspace(bs, False)
-            data = _Data(self, n, self._y_width())
+            data = self._data("aux", n)
             try:
                 cl.enqueue_copy(rt.queue, data.buf, arr, is_blocking=False)
                 for r0 in range(0, n, bs):
@@ -554,9 +564,23 @@ class Network:
                                         src_offset=p.out_off * self.dtype.itemsize,
                                         is_blocking=True)
             finally:
-                self._drop_plans(data)
-                data.release()
+                data.settle()
         return out
+
+    def _data(self, slot: str, n: int) -> _Data:
+        """The device buffer for ``n`` samples kept in ``slot`` (train, val, aux): reused
+        while it is large enough, so repeated calls allocate nothing and reuse their
+        prepared launches."""
+        d = self._datas.get(slot)
+        if d is not None and d.cap >= n:
+            d.n = n
+            return d
+        if d is not None:
+            self._drop_plans(d)
+            d.release()
+        d = _Data(self, n, self._y_width())
+        self._datas[slot] = d
+        return d
 
     def _drop_plans(self, data: _Data) -> None:
         for ws in self._ws.values():
@@ -572,13 +596,9 @@ class Network:
                                                              "evaluate: batch_size", 1))
         with self._lock:
             ws = self._workspace(bs, True)
-            data = _Data(self, n, self._y_width())
-            try:
-                data.upload(xh, yh)
-                return self._eval_data(ws, data, bs)
-            finally:
-                self._drop_plans(data)
-                data.release()
+            data = self._data("aux", n)
+            data.upload(xh, yh)
+            return self._eval_data(ws, data, bs)
 
     def _eval_data(self, ws: _Workspace, data: _Data, bs: int) -> Dict[str, float]:
         rt = self.runtime
@@ -610,7 +630,7 @@ class Network:
         rt = self.runtime
         with self._lock:
             ws = self._workspace(n, True)
-            data = _Data(self, n, self._y_width())
+            data = self._data("aux", n)
             try:
                 data.upload(xh, yh)
                 p = self._plan(ws, n, data, "train", input_grad)
@@ -626,15 +646,15 @@ class Network:
                                 is_blocking=True)
                 return value, dx
             finally:
-                self._drop_plans(data)
-                data.release()
+                data.settle()
 
     # ---- training ---------------------------------------------------------------------------
     def fit(self, x: Any, y: Any, epochs: int = 10, batch_size: int = 32,
             optimizer: Any = None, validation: Optional[Tuple[Any, Any]] = None,
             verbose: bool = True, shuffle: bool = True,
             seed: Union[int, np.random.Generator, None] = None,
-            on_epoch: Optional[Callable[[int, dict], Any]] = None) -> History:
+            on_epoch: Optional[Callable[[int, dict], Any]] = None,
+            devices: Optional[Sequence[Any]] = None, comm: Any = None) -> History:
         """Train with mini-batches; returns the :class:`History`.
 
         Each epoch shuffles the samples (from the network's seeded generator, or ``seed``),
@@ -642,7 +662,17 @@ class Network:
         reads the per-sample losses back once. ``optimizer`` defaults to SGD(0.01, momentum
         0.9). ``verbose`` shows a tqdm bar (only when stderr is a terminal and tqdm is
         installed). ``on_epoch(epoch, logs)`` is called after each epoch.
+
+        Data-parallel: ``devices`` (runtimes or device specs, the network's own among them)
+        and/or ``comm`` (a :class:`clnn.distributed.Communicator`: MPI ranks) split every
+        batch of ``batch_size`` rows across replicas and sum their gradients before each
+        step, so training matches one device (see :mod:`clnn.parallel`).
         """
+        if devices is not None or comm is not None:
+            from ..parallel import fit_data_parallel
+
+            return fit_data_parallel(self, x, y, epochs, batch_size, optimizer, validation,
+                                     verbose, shuffle, seed, on_epoch, devices, comm)
         from ..optim import SGD, Optimizer
 
         # ---- every check before any device work ----
@@ -676,11 +706,11 @@ class Network:
         bar = _progress(epochs, verbose)
         with self._lock:
             ws = self._workspace(B, True)
-            data = _Data(self, n, self._y_width())
+            data = self._data("train", n)
             vdata = None
             try:
                 if val is not None:
-                    vdata = _Data(self, len(val[0]), self._y_width())
+                    vdata = self._data("val", len(val[0]))
                     vdata.upload(*val)
                 optimizer._bind(self.params, self.grads)
                 full = self._plan(ws, B, data, "train")
@@ -716,11 +746,9 @@ class Network:
             finally:
                 if bar is not None:
                     bar.close()
-                self._drop_plans(data)
-                data.release()
+                data.settle()
                 if vdata is not None:
-                    self._drop_plans(vdata)
-                    vdata.release()
+                    vdata.settle()
         return hist
 
     # ---- persistence ------------------------------------------------------------------------
@@ -745,13 +773,14 @@ class _VectorWorkspace:
             o = (i % 2) * _pad(w)
             self.out.append(Vector(rt, n, net.dtype, owner=self.vec, offset=o))
             a = activations.code(layer.activation)
-            g, l_ = k.rows(n)
+            g, l_ = k.flat(n)
             self.sites.append(k.site("nn_bias_act", g, l_,
                                      (n, self.vec._buf, o, 1, net.params._buf, layer.b_off,
                                       _LIN if a == _SOFTMAX else a)))
             if a == _SOFTMAX:
-                g, l_ = k.rows(1)
-                self.soft[i] = k.site("nn_softmax_rows", g, l_, (1, n, self.vec._buf, o, n))
+                rpi, g, l_ = k.rows(1)
+                self.soft[i] = k.site("nn_softmax_rows", g, l_,
+                                      (1, n, self.vec._buf, o, n, rpi))
 
     def release(self) -> None:
         self.vec.release()

@@ -35,7 +35,16 @@ def main() -> int:
     p.add_argument("--fault-rank", type=int, default=1)
     p.add_argument("--timeout", type=float, default=None)
     a = p.parse_args()
+    import clnn
 
+    try:
+        return train(a)
+    except clnn.ClnnError as e:  # as the clnn command line does: one line, status 2
+        print(f"clnn: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+
+def train(a) -> int:
     import clnn
     from clnn import distributed
     from clnn.nn import Dense, Network

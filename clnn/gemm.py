@@ -69,23 +69,28 @@ def gemm_defaults(device: DeviceInfo, variant: str, dtype: str, size_class: str 
         if device.type == "CPU":
             # CPU devices run the ref kernel only on tiny products: without work-group
             # barriers it is fastest (a 1 x 1 x 4096 product: 47 us at TS=1, 960 us at 16)
-            return {"TS": 1}
+            return {"TS": 1, "WPT": 1}
         item = 8 if dtype == "double" else 4
-        ts = 16
-        while ts > 1 and (ts * ts > device.max_work_group_size
+        ts = 32
+        while ts > 1 and (ts * ts // 4 > device.max_work_group_size
                           or 2 * ts * (ts + 1) * item > _local_mem(device)):
             ts //= 2
-        return {"TS": ts}
+        return {"TS": ts, "WPT": min(4, ts)}
     vw = 8 if dtype == "float" else 4
-    return {"MR": 6, "NR": 2 * vw, "VW": vw, "UK": 4, "KB": 64, "CACHE": 512}
+    return {"MR": 6, "NR": 2 * vw, "VW": vw, "UK": 4, "KB": 64, "CACHE": 512, "TPW": 1}
 
 
 def _validate(device: DeviceInfo, variant: str, dtype: str, p: dict) -> None:
     if variant == "ref":
-        ts = p["TS"]
-        if ts * ts > device.max_work_group_size:
-            raise ValueError(f"TS={ts}: {ts * ts} work-items exceed the device's "
-                             f"{device.max_work_group_size}")
+        ts, wpt = p["TS"], p["WPT"]
+        if ts % wpt:
+            raise ValueError(f"WPT={wpt} does not divide TS={ts}")
+        if ts * ts // wpt > device.max_work_group_size:
+            raise ValueError(f"TS={ts}, WPT={wpt}: {ts * ts // wpt} work-items exceed the "
+                             f"device's {device.max_work_group_size}")
+        item = 8 if dtype == "double" else 4
+        if 2 * ts * (ts + 1) * item > _local_mem(device):
+            raise ValueError(f"TS={ts}: the tiles exceed the device's local memory")
         return
     if p["VW"] not in (1, 2, 4, 8, 16):
         raise ValueError(f"VW={p['VW']} is not 1, 2, 4, 8 or 16")
@@ -119,7 +124,7 @@ def _kernel_plan(rt, kind: str, rtype: str, p: dict, args: list) -> Plan:
     """The Plan of kernel ``gemm_<kind>`` rendered with tunables ``p`` (cached on the
     runtime). Layouts are kernel arguments, so one program serves every combination."""
     if kind == "ref":
-        render = {"variant": "ref", "TS": p["TS"], "VW": 1}
+        render = {"variant": "ref", "TS": p["TS"], "WPT": p["WPT"], "VW": 1}
     else:
         render = {"variant": "packed", "MR": p["MR"], "NR": p["NR"], "VW": p["VW"],
                   "UK": p["UK"], "KB": p["KB"]}
@@ -161,19 +166,21 @@ def _launch(rt, variant: str, p: dict, a: Matrix, b: Matrix, c: Matrix, alpha: f
     if variant == "ref":
         plan = _kernel_plan(rt, "ref", rtype, p, [_I, _I, _I, d, None, _I, _I, _I, None, _I, _I,
                                                   _I, d, None, _I, _I, _I])
-        ts = p["TS"]
-        plan.launch((round_up(m, ts), round_up(n, ts)), (ts, ts),
+        ts, wpt = p["TS"], p["WPT"]
+        plan.launch((round_up(m, ts), round_up(n, ts) // wpt), (ts, ts // wpt),
                     (m, n, k, d(alpha), a._owner._buf, a.offset, *sa, b._owner._buf, b.offset,
                      *sb, d(beta), c._owner._buf, c.offset, *sc))
         return
     mr, nr, kb = p["MR"], p["NR"], p["KB"]
     mb, nb, kblocks = -(-m // mr), -(-n // nr), -(-k // kb)
-    # row panels per chunk: as many as fit CACHE KiB of the A panels (at least one)
-    rb = max(1, min(mb, p["CACHE"] * 1024 // (mr * k * a.dtype.itemsize)))
+    tpw = p["TPW"]
+    mg = -(-mb // tpw)
+    # row groups (of TPW panels) per chunk: as many as fit CACHE KiB of A panels (at least 1)
+    rb = max(1, min(mg, p["CACHE"] * 1024 // (tpw * mr * k * a.dtype.itemsize)))
     pack_a = _kernel_plan(rt, "pack_a", rtype, p, [_I, _I, None, _I, _I, _I, None])
     pack_b = _kernel_plan(rt, "pack_b", rtype, p, [_I, _I, None, _I, _I, _I, None])
     tile = _kernel_plan(rt, "tile", rtype, p, [_I, _I, _I, d, None, None, d, None, _I, _I, _I,
-                                               _I])
+                                               _I, _I])
     # the lock spans the three launches: another thread must not repack the workspace
     # between this call's packing and its multiplication
     with rt._lock:
@@ -181,8 +188,8 @@ def _launch(rt, variant: str, p: dict, a: Matrix, b: Matrix, c: Matrix, alpha: f
         wb = _workspace(rt, "b", nb * nr * k, a.dtype)
         pack_a.launch((kblocks, mb), (1, 1), (m, k, a._owner._buf, a.offset, *sa, wa._buf))
         pack_b.launch((kblocks, nb), (1, 1), (n, k, b._owner._buf, b.offset, *sb, wb._buf))
-        tile.launch((mb * nb,), (1,), (m, n, k, d(alpha), wa._buf, wb._buf, d(beta),
-                                       c._owner._buf, c.offset, *sc, rb))
+        tile.launch((mg * nb,), (1,), (m, n, k, d(alpha), wa._buf, wb._buf, d(beta),
+                                       c._owner._buf, c.offset, *sc, rb, tpw))
 
 
 def _check(a: Matrix, b: Matrix, out: Optional[Matrix], alpha, beta) -> tuple:
@@ -259,9 +266,14 @@ def _problem(size_class_: str, quick: bool) -> tuple:
 def tune_candidates(device: DeviceInfo, dtype: str, quick: bool):
     """Candidates for ``clnn tune gemm`` (see :mod:`clnn.tune` for the contract)."""
     if device.type != "CPU":
-        for ts in (4, 8, 16, 32):
-            if ts * ts <= device.max_work_group_size:
-                yield "ref", ANY, {"TS": ts}
+        for ts in (8, 16, 32, 64):
+            for wpt in (1, 2, 4, 8):
+                p = {"TS": ts, "WPT": wpt}
+                try:
+                    _validate(device, "ref", dtype, p)
+                except ValueError:
+                    continue
+                yield "ref", ANY, p
         return
     vws = (8, 16) if dtype == "float" else (4, 8)
     shapes = []
@@ -275,7 +287,7 @@ def tune_candidates(device: DeviceInfo, dtype: str, quick: bool):
         for mr, nr, vw in shapes:
             for uk in ((4,) if quick else (2, 4, 8)):
                 yield "packed", sc, {"MR": mr, "NR": nr, "VW": vw, "UK": uk, "KB": 64,
-                                       "CACHE": 512}
+                                       "CACHE": 512, "TPW": 1}
 
 
 def tune_bench(rt, variant: str, dtype: str, size_class_: str, params: dict,

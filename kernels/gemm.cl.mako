@@ -9,8 +9,9 @@ With beta == 0 the old C is never read (a NaN there cannot leak).
 
 Two variants, chosen by the render parameter ``variant``:
 
-"ref"     gemm_ref: portable, GPU-friendly. One work-item per element of C, TS x TS
-          work-groups staging tiles of A and B in local memory.
+"ref"     gemm_ref: portable, GPU-friendly. TS x (TS/WPT) work-groups stage TS x TS tiles
+          of A and B in local memory; each work-item computes WPT elements of C, TS/WPT
+          columns apart (neighbouring work-items touch neighbouring rows).
 
 "packed"  The register-tiled CPU path, three kernels launched in a row:
           gemm_pack_a  copies op(A) into row panels of MR rows: element (i, p) goes to
@@ -32,7 +33,9 @@ Two variants, chosen by the render parameter ``variant``:
 Render parameters (names not used by a variant may be left out):
   dtype        "float" | "double"
   variant      "ref" | "packed"
-  TS           ref: tile side = work-group side (tunable; 16, less for small work-groups)
+  TS           ref: side of the C tile of a work-group (tunable; 16, less for small
+               work-groups, 1 on CPUs where it only serves tiny products)
+  WPT          ref: elements of C per work-item, divides TS (tunable; 1 on CPUs, 4 on GPUs)
   VW           packed: vector width of the accumulators (tunable: 8 floats fill AVX2,
                16 AVX-512; never wider than 512 bits); the ref variant renders with 1
   MR           packed: rows of the register tile (tunable, e.g. 4..8)
@@ -49,14 +52,17 @@ Kernel arguments:
   gemm_tile    int m, int n, int k, real alpha, global real* Ap, global real* Bp,
                real beta, global real* C, int offC, int rsC, int csC, int rb
 </%doc>
-<%page args="TS=None, MR=None, NR=None, UK=None, KB=None"/>\
+<%page args="TS=None, WPT=None, MR=None, NR=None, UK=None, KB=None"/>\
 <%include file="common.cl.mako"/>
 <%
     def at(name, i, j):
         return "%s[(size_t)(%s) * rs%s + (size_t)(%s) * cs%s]" % (name, i, name, j, name)
 %>
 %if variant == "ref":
-__kernel __attribute__((reqd_work_group_size(${TS}, ${TS}, 1)))
+<% RTS = TS // WPT %>\
+/* work-group: a TS x TS tile of C; work-item (li, lj) computes C(i, j0 + lj + w*RTS) for
+   w < WPT, where RTS = TS / WPT */
+__kernel __attribute__((reqd_work_group_size(${TS}, ${RTS}, 1)))
 void gemm_ref(const int m, const int n, const int k, const real alpha,
               __global const real* restrict A, const int offA, const int rsA, const int csA,
               __global const real* restrict B, const int offB, const int rsB, const int csB,
@@ -66,22 +72,37 @@ void gemm_ref(const int m, const int n, const int k, const real alpha,
     __local real tA[${TS}][${TS} + 1];
     __local real tB[${TS}][${TS} + 1];
     const int li = get_local_id(0), lj = get_local_id(1);
-    const int i = get_global_id(0), j = get_global_id(1);
+    const int i = get_global_id(0), j0 = get_group_id(1) * ${TS};
     A += offA; B += offB; C += offC;
-    real acc = 0;
+    real ${", ".join("acc%d = 0" % w for w in range(WPT))};
     for (int p0 = 0; p0 < k; p0 += ${TS}) {
-        /* tA[li][lj] = A(i, p0 + lj); tB[li][lj] = B(p0 + li, j); zero outside */
-        tA[li][lj] = (i < m && p0 + lj < k) ? ${at("A", "i", "p0 + lj")} : (real)0;
-        tB[li][lj] = (j < n && p0 + li < k) ? ${at("B", "p0 + li", "j")} : (real)0;
+        /* tA[li][c] = A(i, p0 + c); tB[li][c] = B(p0 + li, j0 + c); zero outside */
+%for w in range(WPT):
+        {
+            const int c = lj + ${w * RTS};
+            tA[li][c] = (i < m && p0 + c < k) ? ${at("A", "i", "p0 + c")} : (real)0;
+            tB[li][c] = (j0 + c < n && p0 + li < k) ? ${at("B", "p0 + li", "j0 + c")}
+                                                    : (real)0;
+        }
+%endfor
         barrier(CLK_LOCAL_MEM_FENCE);
-        for (int p = 0; p < ${TS}; ++p)
-            acc += tA[li][p] * tB[p][lj];
+        for (int p = 0; p < ${TS}; ++p) {
+            const real a = tA[li][p];
+%for w in range(WPT):
+            acc${w} += a * tB[p][lj + ${w * RTS}];
+%endfor
+        }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (i < m && j < n) {
-        const real s = alpha * acc;
-        ${at("C", "i", "j")} = (beta == 0) ? s : s + beta * ${at("C", "i", "j")};
+%for w in range(WPT):
+    {
+        const int j = j0 + lj + ${w * RTS};
+        if (i < m && j < n) {
+            const real s = alpha * acc${w};
+            ${at("C", "i", "j")} = (beta == 0) ? s : s + beta * ${at("C", "i", "j")};
+        }
     }
+%endfor
 }
 %else:
 /* Ap panel ib, k values from p0: work-item (pb, ib) copies rows ib*MR .. ib*MR+MR-1 */
@@ -179,23 +200,27 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
 %endfor
 %endfor
 </%def>
-/* C tile (ib, jb) = alpha * Ap panel ib . Bp panel jb + beta * C */
+/* C tiles (ib .. ib + tpw - 1, jb) = alpha * Ap panels . Bp panel jb + beta * C */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_tile(const int m, const int n, const int k, const real alpha,
                __global const real* restrict Ap, __global const real* restrict Bp,
                const real beta, __global real* restrict C, const int offC, const int rsC,
-               const int csC, const int rb)
+               const int csC, const int rb, const int tpw)
 {
-    /* work-group g -> tile (ib, jb): row panels in chunks of rb, the row panel fastest
-       within a chunk, so a chunk of A stays in cache while the B panels stream past it */
+    /* work-group g -> tpw tiles (ib.., jb): groups of tpw row panels in chunks of rb groups,
+       the group fastest within a chunk, so a chunk of A stays in cache while the B panels
+       stream past it */
     const int mb = (m + ${MR - 1}) / ${MR}, nb = (n + ${NR - 1}) / ${NR};
+    const int mg = (mb + tpw - 1) / tpw;
     const int g = get_global_id(0), chunk = g / (rb * nb), rest = g - chunk * rb * nb;
-    const int rows = min(rb, mb - chunk * rb);
-    const int jb = rest / rows, ib = chunk * rb + rest % rows;
-    const int i0 = ib * ${MR}, j0 = jb * ${NR};
+    const int groups = min(rb, mg - chunk * rb);
+    const int jb = rest / groups, grp = chunk * rb + rest % groups;
+    const int j0 = jb * ${NR}, ib1 = min(mb, (grp + 1) * tpw);
+    C += offC;
+    for (int ib = grp * tpw; ib < ib1; ++ib) {  /* the tiles of this work-item */
+    const int i0 = ib * ${MR};
     const __global real* pa = Ap + (size_t)ib * k * ${MR};
     const __global realV* pb = (const __global realV*)(Bp + (size_t)jb * k * ${NR});
-    C += offC;
 %for r in range(MR):
     realV ${", ".join("c%d_%d = 0" % (r, v) for v in range(NV))};
 %endfor
@@ -227,6 +252,7 @@ ${stores()}\
                 const real s = alpha * ts[r * ${NR} + c];
                 *d = (beta == 0) ? s : s + beta * *d;
             }
+    }
     }
 }
 %endif

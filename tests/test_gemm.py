@@ -16,12 +16,13 @@ G = importlib.import_module("clnn.gemm")  # the module (clnn.gemm is also the fu
 
 LAYOUTS = ["row", "col"]
 PACKED_ALT = [  # alternative tunables of the packed path (edge cases of the template)
-    {"MR": 1, "NR": 1, "VW": 1, "UK": 1, "KB": 1, "CACHE": 1},
-    {"MR": 3, "NR": 8, "VW": 4, "UK": 3, "KB": 7, "CACHE": 1},
-    {"MR": 4, "NR": 24, "VW": 8, "UK": 2, "KB": 64, "CACHE": 64},
-    {"MR": 8, "NR": 32, "VW": 16, "UK": 5, "KB": 100, "CACHE": 4096},
+    {"MR": 1, "NR": 1, "VW": 1, "UK": 1, "KB": 1, "CACHE": 1, "TPW": 1},
+    {"MR": 3, "NR": 8, "VW": 4, "UK": 3, "KB": 7, "CACHE": 1, "TPW": 3},
+    {"MR": 4, "NR": 24, "VW": 8, "UK": 2, "KB": 64, "CACHE": 64, "TPW": 2},
+    {"MR": 8, "NR": 32, "VW": 16, "UK": 5, "KB": 100, "CACHE": 4096, "TPW": 5},
 ]
-REF_ALT = [{"TS": 1}, {"TS": 4}, {"TS": 16}]
+REF_ALT = [{"TS": 1, "WPT": 1}, {"TS": 4, "WPT": 2}, {"TS": 16, "WPT": 1},
+           {"TS": 16, "WPT": 4}, {"TS": 32, "WPT": 8}]
 
 
 def _pid(p):
@@ -107,8 +108,10 @@ def test_packed_tunables(rt, dtype, params, la, lb, lc, rng):
 
 @pytest.mark.parametrize("params", REF_ALT, ids=_pid)
 def test_ref_tunables(rt, dtype, params, rng):
-    if params["TS"] ** 2 > rt.device.max_work_group_size:
-        pytest.skip("work-group too large for this device")
+    try:
+        G._validate(rt.device, "ref", G.real_type(dtype), params)
+    except ValueError as e:
+        pytest.skip(str(e))
     for m, n, k in ((37, 53, 29), (1, 1, 1)):
         _check(rt, rng, m, n, k, dtype, "col", "col", "row", True, False, alpha=-1.0,
                beta=2.0, variant="ref", params=params)
@@ -119,10 +122,24 @@ def test_defaults_follow_device(device):
         p = G.gemm_defaults(device, "packed", dt)
         assert p["NR"] % p["VW"] == 0 and p["MR"] >= 1
         r = G.gemm_defaults(device, "ref", dt)
-        assert r["TS"] ** 2 <= device.max_work_group_size
+        G._validate(device, "ref", dt, r)
     big = G.choose_variant(device, 1024, 1024, 1024)
     assert big == ("packed" if device.type == "CPU" else "ref")
     assert G.choose_variant(device, 1, 1, 1) == "ref"
+
+
+@pytest.mark.parametrize("wgs", [1024, 256, 64, 16])
+def test_gpu_defaults_fit(device, wgs):
+    """A GPU-like device gets the ref kernel with tiles that fit its work-group limit."""
+    import dataclasses
+
+    gpu = dataclasses.replace(device, type="GPU", max_work_group_size=wgs)
+    assert G.choose_variant(gpu, 2048, 2048, 2048) == "ref"
+    for dt in ("float", "double"):
+        p = G.gemm_defaults(gpu, "ref", dt)
+        G._validate(gpu, "ref", dt, p)
+        assert p["TS"] ** 2 // p["WPT"] <= wgs and p["TS"] >= 4
+        assert list(G.tune_candidates(gpu, dt, quick=True))
 
 
 # ---- views, alpha / beta, beta = 0 ---------------------------------------------------------

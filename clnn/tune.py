@@ -16,9 +16,10 @@ The contract of the two functions:
     kernel with. Candidates that the device cannot run (work-group too large, local memory)
     should not be yielded; any that still fail are skipped with a note.
 
-``bench_fn(rt, variant, dtype, size_class, params) -> float``
+``bench_fn(rt, variant, dtype, size_class, params, quick=False) -> float``
     Runs the op on ``rt`` (a :class:`clnn.Runtime`) with exactly these ``params`` on a problem
-    typical of ``size_class`` and returns its median seconds per call (lower is better). It
+    typical of ``size_class`` (a smaller one when ``quick``; the keyword is passed only when
+    the function takes it) and returns its median seconds per call (lower is better). It
     must build the kernel with ``params`` (not the looked-up defaults) and check the result
     once against numpy, raising :class:`clnn.ClnnError` (e.g. ``BuildError``) or
     ``AssertionError`` when the candidate is wrong or cannot build; such a candidate is
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import math
 import sys
 import time
@@ -98,6 +100,14 @@ def _tuner(family: str) -> Tuner:
         raise ClnnError(f"no tuner registered for kernel family {family!r}") from None
 
 
+def _takes_quick(fn: Callable) -> bool:
+    try:
+        ps = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "quick" in ps or any(p.kind is p.VAR_KEYWORD for p in ps.values())
+
+
 def _same(a: dict, b: dict) -> bool:
     return {k: a[k] for k in sorted(a)} == {k: b[k] for k in sorted(b)}
 
@@ -129,9 +139,10 @@ def tune(rt: Any, family: str, dtypes: Iterable[str], quick: bool = False,
             if not any(_same(base, q) for q in cands):
                 cands.insert(0, base)
             timed = []
+            kw = {"quick": quick} if _takes_quick(t.bench) else {}
             for p in cands:
                 try:
-                    s = float(t.bench(rt, variant, dtype, sc, dict(p)))
+                    s = float(t.bench(rt, variant, dtype, sc, dict(p), **kw))
                 except (ClnnError, AssertionError) as e:
                     log(f"  skip {family}/{variant}/{dtype}/{sc} {p}: "
                         f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")

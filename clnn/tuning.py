@@ -67,6 +67,7 @@ class TuningWarning(UserWarning):
 
 _DEFAULTS: Dict[str, Tuple[DefaultsFn, bool, Optional[ValidateFn]]] = {}
 _BUILTIN: Dict[str, Dict[str, Dict[str, dict]]] = {}
+_FLAGS: Dict[str, frozenset] = {}
 _lock = threading.RLock()
 _cache: Dict[tuple, dict] = {}
 _rejected: set = set()
@@ -80,17 +81,19 @@ def generation() -> int:
     return _generation[0]
 
 
-def register_defaults(family: str, fn: DefaultsFn, validate: Optional[ValidateFn] = None
-                      ) -> None:
+def register_defaults(family: str, fn: DefaultsFn, validate: Optional[ValidateFn] = None,
+                      flags: Tuple[str, ...] = ()) -> None:
     """Register ``fn(device, variant, dtype[, size_class]) -> dict`` as the derived defaults
     of ``family``. ``validate(device, variant, dtype, params)`` may raise ``ValueError`` for
-    values that cannot work (they are then ignored like stale entries)."""
+    values that cannot work (they are then ignored like stale entries). Tunables are positive
+    integers, except the names in ``flags``, which may also be 0."""
     try:
         takes_sc = len(inspect.signature(fn).parameters) >= 4
     except (TypeError, ValueError):
         takes_sc = False
     with _lock:
         _DEFAULTS[family] = (fn, takes_sc, validate)
+        _FLAGS[family] = frozenset(flags)
         _cache.clear()
 
 
@@ -131,11 +134,13 @@ def _valid(device: DeviceInfo, family: str, variant: str, dtype: str, base: dict
         _warn_once(("entry", where), f"clnn tuning: ignoring {where}: not a dict of tunables")
         return None
     unknown = set(entry) - set(base)
+    flags = _FLAGS.get(family, frozenset())
     bad = [k for k, v in entry.items()
-           if isinstance(v, bool) or not isinstance(v, int) or v <= 0]
+           if isinstance(v, bool) or not isinstance(v, int) or v < 0
+           or (v == 0 and k not in flags)]
     if unknown or bad:
         why = (f"unknown tunables {sorted(unknown)}" if unknown
-               else f"values of {sorted(bad)} are not positive integers")
+               else f"values of {sorted(bad)} are not positive integers (or 0 for a flag)")
         _warn_once(("entry", where), f"clnn tuning: ignoring stale {where}: {why}")
         return None
     merged = dict(base)

@@ -1,8 +1,13 @@
+import importlib
+import json
+import warnings
+
 import numpy as np
 import pytest
 from tolerances import assert_close
 
 import clnn
+from clnn import tuning
 
 SIDES = [1, 3, 17, 301, 1023]
 SHAPES = [(m, n) for m in SIDES for n in SIDES if m * n <= 301 * 1023] + [
@@ -142,3 +147,179 @@ def test_released_operands(rt):
     y.release()
     with pytest.raises(clnn.ReleasedError):
         clnn.mv(a, rt.vector([1, 1]), out=y)
+
+
+# ---- every kernel path, with the defaults and with other tunables ---------------------------
+# Each set is written to a private tuning database for the device under test, so the kernels
+# are rendered with these values exactly as with tuned ones. They are chosen to reach every
+# code path: split columns + gemv_sum, narrow kernels, odd unrolls, work-groups > 1 with a
+# local reduction, register accumulation in "col", aligned pointer loads.
+ROW_SETS = {
+    "defaults": None,
+    "splits": ({"RPT": 1, "VW": 2, "NG": 7, "KMIN": 8, "NVW": 2},
+               {"ACC": 1, "VW": 4, "CU": 3, "MB": 40, "NG": 9, "KMIN": 8, "NVW": 4}),
+    "workgroups": ({"WGS": 8, "RPT": 2, "VW": 4, "NG": 1000, "KMIN": 64, "AL": 1, "NVW": 4},
+                   {"ACC": 0, "WGS": 8, "RPT": 2, "VW": 2, "NG": 64, "KMIN": 32, "AL": 1}),
+    "nosplit": ({"RPT": 3, "VW": 8, "NG": 1, "KMIN": 1 << 30, "NVW": 16},
+                {"ACC": 1, "VW": 16, "CU": 8, "MB": 1 << 20, "NG": 1, "KMIN": 1 << 30}),
+}
+
+
+def _write_db(path, device, sets):
+    entries = {}
+    for variant, p in zip(("row", "col"), sets):
+        for dt in ("float", "double"):
+            entries[f"gemv/{variant}/{dt}/any"] = {"params": p}
+    path.write_text(json.dumps({"format": "clnn-tuning", "version": tuning.FORMAT_VERSION,
+                                "devices": {device.key: {"entries": entries}}}))
+
+
+@pytest.fixture(params=list(ROW_SETS))
+def tunables(request, device, tmp_path, monkeypatch):
+    """Run the test with the built-in defaults, then with each set of other tunables."""
+    sets = ROW_SETS[request.param]
+    path = tmp_path / "tuning.json"
+    if sets is not None:
+        if any(p.get("WGS", 1) > device.max_work_group_size for p in sets):
+            pytest.skip("work-group too large for this device")
+        _write_db(path, device, sets)
+    monkeypatch.setenv("CLNN_TUNING_DB", str(path))
+    tuning.clear_cache()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", tuning.TuningWarning)  # the sets must be accepted
+        yield request.param
+    monkeypatch.delenv("CLNN_TUNING_DB")
+    tuning.clear_cache()
+
+
+ALT_SHAPES = [(1, 1), (3, 17), (17, 3), (8, 37), (37, 8), (9, 300), (300, 9), (301, 1023),
+              (1023, 301), (10007, 3), (3, 10007), (5, 4099), (1025, 1023)]
+
+
+@pytest.mark.parametrize("shape", ALT_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("layout", ["row", "col"])
+@pytest.mark.parametrize("trans", [False, True], ids=["N", "T"])
+def test_mv_tunables(rt, dtype, tunables, shape, layout, trans, rng):
+    A = rng.standard_normal(shape).astype(dtype)
+    opA = A.T if trans else A
+    x = rng.standard_normal(opA.shape[1]).astype(dtype)
+    y0 = rng.standard_normal(opA.shape[0]).astype(dtype)
+    with rt.matrix(A, layout=layout) as a, rt.vector(x) as xv, rt.vector(y0) as yv:
+        op = a.T if trans else a
+        clnn.mv(op, xv, out=yv, alpha=-1.5, beta=0.25)
+        scale = 1.5 * np.abs(opA) @ np.abs(x) + 0.25 * np.abs(y0)
+        assert_close(yv.to_numpy(), _ref(opA, x, y0, -1.5, 0.25), dtype, k=opA.shape[1],
+                     scale=scale)
+        # again (the memoised repeat path), then with other alpha/beta
+        clnn.mv(op, xv, out=yv)
+        clnn.mv(op, xv, out=yv)
+        assert_close(yv.to_numpy(), _ref(opA, x, 0, 1, 0), dtype, k=opA.shape[1],
+                     scale=np.abs(opA) @ np.abs(x))
+
+
+VIEW_SHAPES = [(17, 3), (3, 17), (40, 8), (8, 40), (5, 300), (300, 5), (67, 45)]
+
+
+@pytest.mark.parametrize("shape", VIEW_SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("layout", ["row", "col"])
+@pytest.mark.parametrize("trans", [False, True], ids=["N", "T"])
+@pytest.mark.parametrize("incx,incy", [(1, 1), (2, 1), (1, 3), (3, 2)])
+def test_mv_views_tunables(rt, dtype, tunables, shape, layout, trans, incx, incy, rng):
+    """Sub-matrix views (offset, ld larger than the row/column) and strided x and y, with
+    every set of tunables: the kernels must not assume packed or aligned operands."""
+    m, n = shape
+    big = rng.standard_normal((m + 5, n + 7)).astype(dtype)
+    with rt.matrix(big, layout=layout) as a:
+        s, hs = a.submatrix(2, 3, m, n), big[2:2 + m, 3:3 + n]
+        if trans:
+            s, hs = s.T, hs.T
+        k, r = hs.shape[1], hs.shape[0]
+        hx = rng.standard_normal(1 + incx * k).astype(dtype)
+        hy = rng.standard_normal(2 + incy * r).astype(dtype)
+        with rt.vector(hx) as x, rt.vector(hy) as y:
+            xv, yv = x.subvector(1, k, incx), y.subvector(2, r, incy)
+            clnn.mv(s, xv, out=yv, alpha=0.5, beta=-2.0)
+            want = hy.copy()
+            sl = slice(2, 2 + incy * (r - 1) + 1, incy)
+            want[sl] = 0.5 * (hs.astype(np.float64) @ hx[1::incx][:k]) - 2.0 * hy[sl]
+            scale = np.abs(hy) * 2.0 + 1.0
+            scale[sl] += 0.5 * (np.abs(hs) @ np.abs(hx[1::incx][:k]))
+            assert_close(y.to_numpy(), want, dtype, k=k, scale=scale)
+
+
+@pytest.mark.parametrize("shape", [(37, 29), (3, 10007), (10007, 3), (5, 4), (4, 5)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("layout", ["row", "col"])
+@pytest.mark.parametrize("incy", [1, 2])
+def test_beta_zero_ignores_nan_every_path(rt, dtype, tunables, shape, layout, incy):
+    m, n = shape
+    with rt.matrix(np.ones(shape, dtype), layout=layout) as a, \
+            rt.vector(np.ones(n, dtype)) as x, \
+            rt.vector(np.full(m * incy, np.nan, dtype)) as y:
+        yv = y.subvector(0, m, incy)
+        clnn.mv(a, x, out=yv, alpha=2.0, beta=0.0)
+        np.testing.assert_array_equal(yv.to_numpy(), np.full(m, 2.0 * n))
+        if incy > 1:  # the gaps were not touched
+            assert np.isnan(y.to_numpy()[1::incy]).all()
+
+
+def test_tuned_values_reach_the_kernels(rt, tunables):
+    """The database's values are the ones the launch uses (and they key the kernel cache)."""
+    gemv_mod = importlib.import_module("clnn.gemv")
+    with rt.matrix((300, 400)) as a, rt.vector(400) as x, rt.vector(300) as y:
+        c = gemv_mod._call_for(rt, a, x, y)
+        sets = ROW_SETS[tunables]
+        if sets is None:
+            assert c.params == tuning.defaults(rt.device, "gemv", "row", "float", "large")
+        else:
+            for k, v in sets[0].items():
+                assert c.params[k] == v
+
+
+def test_size_classes():
+    from clnn.gemv import size_class
+
+    assert size_class(4, 2) == "small"
+    assert size_class(256, 256) == "small"
+    assert size_class(4096, 4096) == "large"
+    assert size_class(3, 10007) == "small"  # 120 KB: launch-bound like any small call
+    assert size_class(16, 65536) == "wide"
+    assert size_class(65536, 16) == "tall"
+    assert size_class(1023, 1025) == "large"
+
+
+def test_repeat_path_rechecks_liveness_and_scalars(rt):
+    a, x, y = rt.matrix(np.eye(3, dtype=np.float32)), rt.vector([1, 2, 3]), rt.vector(3)
+    clnn.mv(a, x, out=y)
+    clnn.mv(a, x, out=y)
+    np.testing.assert_array_equal(y.to_numpy(), [1, 2, 3])
+    clnn.mv(a, x, out=y, alpha=2)
+    np.testing.assert_array_equal(y.to_numpy(), [2, 4, 6])
+    clnn.mv(a, x, out=y, alpha=1, beta=1)
+    np.testing.assert_array_equal(y.to_numpy(), [3, 6, 9])
+    with pytest.raises(clnn.DTypeError):
+        clnn.mv(a, x, out=y, alpha=True)
+    with pytest.raises(clnn.DTypeError):
+        clnn.mv(a, x, out=y, beta=np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(y.to_numpy(), [3, 6, 9])
+    x.release()
+    with pytest.raises(clnn.ReleasedError):
+        clnn.mv(a, x, out=y)
+    np.testing.assert_array_equal(y.to_numpy(), [3, 6, 9])
+    for b in (a, y):
+        b.release()
+
+
+def test_split_workspace_is_not_shared_across_dtypes(rt, dtype, rng):
+    """Two split calls in a row (same runtime workspace) give both right answers."""
+    A = rng.standard_normal((3, 20000)).astype(dtype)
+    B = rng.standard_normal((5, 30000)).astype(dtype)
+    with rt.matrix(A) as a, rt.matrix(B) as b, rt.vector(A[0]) as xa, \
+            rt.vector(B[1]) as xb:
+        ya, yb = clnn.mv(a, xa), clnn.mv(b, xb)
+        assert_close(ya.to_numpy(), A.astype(np.float64) @ A[0], dtype, k=20000,
+                     scale=np.abs(A) @ np.abs(A[0]))
+        assert_close(yb.to_numpy(), B.astype(np.float64) @ B[1], dtype, k=30000,
+                     scale=np.abs(B) @ np.abs(B[1]))
+        ya.release()
+        yb.release()

@@ -13,15 +13,19 @@ own, ``$CLNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/clnn``, else ``~/.cache/clnn``:
 
 A manifest in each folder (``clnn-manifest.json``) records the size and SHA-256 of every file.
 Before the first runtime of a process builds anything, every file is checked against it; an
-entry (one program's folder) holding a file that is not in the manifest or differs from it is
-deleted, so the driver rebuilds it rather than load it. A manifest that cannot be read trusts
-nothing: the cache is emptied. Files the drivers write while clnn runs are added to the manifest
+entry (one program's folder) holding a file that differs from the manifest, or that the
+manifest does not know, is deleted, so the driver rebuilds it rather than load it. A manifest
+that cannot be read trusts nothing: the cache is emptied. One exception: while another clnn
+process uses the folder (each holds a shared lock on ``clnn-live.lock``), unknown files
+younger than ten minutes are left alone -- they are most likely that process's compile in
+progress, and deleting a folder under a running PoCL compile aborts it -- and checked by a
+later start. Files the drivers write while clnn runs are added to the manifest
 when a runtime is released and at exit; files of a process that crashed before that are
 rebuilt next time. Every step tolerates a read-only or missing folder (the cache is then just
 not used by clnn's checks); ``CLNN_CACHE_GUARD=0`` switches the checks off.
 
-Concurrent processes share the folders: one that starts while another is compiling may delete
-the other's newest entries, which the drivers then rebuild (PoCL recreates missing folders).
+Concurrent processes share the folders safely: PoCL writes every file under a temporary name
+and renames it, and the manifest is read and written under a file lock.
 
 Example:
     >>> from clnn import cacheguard
@@ -47,11 +51,15 @@ __all__ = ["cache_root", "pocl_dir", "pyopencl_dir", "Guard", "setup", "verify_o
 
 MANIFEST = "clnn-manifest.json"
 _LOCKFILE = "clnn-manifest.lock"
+_LIVEFILE = "clnn-live.lock"  # every clnn process using the folder holds a shared flock
 _FORMAT = "clnn-cache-manifest"
 _VERSION = 1
 # written and rewritten by the drivers themselves, never loaded as code
-_SKIP_NAMES = {MANIFEST, _LOCKFILE, "lock", "last_accessed"}
+_SKIP_NAMES = {MANIFEST, _LOCKFILE, _LIVEFILE, "lock", "last_accessed"}
 _SKIP_PREFIXES = ("tempfile", ".clnn-manifest-")
+# while other clnn processes use the folder, files the manifest does not know that changed
+# less than this long ago are left alone: one of them may be compiling into that entry now
+GRACE_S = 600
 
 
 def cache_root() -> Path:
@@ -95,6 +103,7 @@ class Guard:
         self.verified_at: Optional[int] = None  # time.time_ns() of this process's check
         self.removed: List[str] = []  # entries deleted by the last verify (tests read it)
         self._known: Dict[str, list] = {}
+        self._live_fd: Optional[int] = None
 
     # ---- files ----------------------------------------------------------------------------
     def _files(self) -> Iterator[Tuple[str, Path, os.stat_result]]:
@@ -163,6 +172,29 @@ class Guard:
             except OSError:
                 pass
 
+    def _join(self) -> bool:
+        """Hold a shared lock on ``clnn-live.lock`` for the rest of the process; True when no
+        other process held one (then nothing in the folder is being written)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: assume company
+            return False
+        if self._live_fd is None:
+            self._live_fd = os.open(self.path / _LIVEFILE, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(self._live_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except OSError:
+            alone = False
+        fcntl.flock(self._live_fd, fcntl.LOCK_SH)
+        return alone
+
+    def close(self) -> None:
+        """Give up this process's share of the folder (done by the OS at exit)."""
+        if self._live_fd is not None:
+            os.close(self._live_fd)
+            self._live_fd = None
+
     # ---- the two operations ---------------------------------------------------------------
     def verify(self) -> List[str]:
         """Check every file against the manifest; delete the entries that do not match.
@@ -171,11 +203,17 @@ class Guard:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             with self._lock():
+                alone = self._join()
                 manifest = self._load()
                 bad = set()
+                busy = set()  # entries another process may be writing right now
                 good: Dict[str, list] = {}
+                young = time.time_ns() - GRACE_S * 1_000_000_000
                 for rel, full, st in self._files():
                     rec = None if manifest is None else manifest.get(rel)
+                    if rec is None and not alone and st.st_mtime_ns > young:
+                        busy.add(self._entry(rel))  # unknown but fresh: checked next time
+                        continue
                     try:
                         ok = (rec is not None and rec[0] == st.st_size
                               and rec[1] == _sha256(full))
@@ -184,9 +222,14 @@ class Guard:
                     if ok:
                         good[rel] = [st.st_size, rec[1], st.st_mtime_ns]
                     else:
-                        bad.add(self._entry(rel))
-                for entry in sorted(bad):
+                        bad.add((self._entry(rel), rec is not None))
+                # a damaged known file goes at once; an unknown old one unless its entry is
+                # being written by another process (deleting under a live PoCL compile
+                # aborts that process)
+                doomed = {e for e, known in bad if known or e not in busy}
+                for entry in sorted(doomed):
                     self._remove(entry)
+                bad = doomed
                 good = {r: v for r, v in good.items() if self._entry(r) not in bad}
                 self._save(good)
                 self._known = good

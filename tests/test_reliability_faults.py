@@ -436,23 +436,52 @@ def test_cache_guard_in_process(tmp_path):
     """The manifest logic itself: a good file passes, a changed one is removed with its
     entry, a damaged manifest trusts nothing, an unwritable folder is not an error."""
     root = tmp_path / "kc"
+
+    def verify():
+        g = cacheguard.Guard(root, depth=2)
+        try:
+            return g.verify()
+        finally:
+            g.close()  # as if the process ended
+
     g = cacheguard.Guard(root, depth=2)
     assert g.verify() == []
     (root / "AA" / "ONE").mkdir(parents=True)
     (root / "AA" / "ONE" / "program.bc").write_bytes(b"x" * 100)
     (root / "AA" / "ONE" / "last_accessed").write_bytes(b"")
     g.record()
-    g2 = cacheguard.Guard(root, depth=2)
-    assert g2.verify() == []
+    g.close()
+    assert verify() == []
     (root / "AA" / "TWO").mkdir()
     (root / "AA" / "TWO" / "program.bc").write_bytes(b"y")
     (root / "AA" / "ONE" / "program.bc").write_bytes(b"z" * 100)  # same size, new content
-    assert cacheguard.Guard(root, depth=2).verify() == ["AA/ONE", "AA/TWO"]
+    assert verify() == ["AA/ONE", "AA/TWO"]
     assert not (root / "AA" / "ONE").exists()
     (root / "AA" / "THREE").mkdir()
     (root / "AA" / "THREE" / "k.so").write_bytes(b"so")
     (root / cacheguard.MANIFEST).write_text("garbage")
-    assert cacheguard.Guard(root, depth=2).verify() == ["AA/THREE"]
+    assert verify() == ["AA/THREE"]
     ro = cacheguard.Guard(Path("/proc/clnn-cannot-write-here"), depth=2)
     assert ro.verify() == []
     ro.record()
+
+
+def test_cache_guard_spares_fresh_files_of_a_live_process(tmp_path):
+    """While another process uses the folder, an unknown file younger than the grace period
+    may be its compile in progress: it is left alone (an old unknown one is not)."""
+    root = tmp_path / "kc"
+    other = cacheguard.Guard(root, depth=2)
+    other.verify()  # "another process", alive: holds its share of the folder
+    for name in ("FRESH", "STALE"):
+        (root / "BB" / name).mkdir(parents=True)
+        (root / "BB" / name / "program.bc").write_bytes(b"?")
+    old = os.stat(root).st_mtime - 2 * cacheguard.GRACE_S
+    os.utime(root / "BB" / "STALE" / "program.bc", (old, old))
+    me = cacheguard.Guard(root, depth=2)
+    assert me.verify() == ["BB/STALE"]
+    assert (root / "BB" / "FRESH" / "program.bc").exists()
+    me.close()
+    other.close()
+    alone = cacheguard.Guard(root, depth=2)
+    assert alone.verify() == ["BB/FRESH"]  # nobody else: unknown means untrusted
+    alone.close()

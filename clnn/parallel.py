@@ -294,6 +294,7 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
                 vdata = _nw._Data(lead.net, hi - lo, lead.net._y_width())
                 vdata.upload(val[0][lo:hi], val[1][lo:hi])
         gsum = np.empty_like(lead.host)
+        reduce = len(workers) > 1 or size > 1
         for epoch in range(epochs):
             t_epoch = time.perf_counter()
             lr = None
@@ -321,9 +322,15 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
                     with wk.rt._lock:
                         p.point(s * wk.fb)
                         p.run()
+                        if not reduce:  # one worker, one rank: nothing to sum, no waiting
+                            wk.opt._enqueue()
+                            continue
                         events.append(cl.enqueue_copy(wk.rt.queue, wk.host, wk.gbuf,
                                                       src_offset=wk.goff, is_blocking=False))
                     active.append(wk)
+                stats["steps"] += 1
+                if not reduce:
+                    continue
                 t0 = time.perf_counter()
                 for ev in events:
                     ev.wait()
@@ -343,16 +350,14 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
                     comm.allreduce_(g, what="allreduce of the gradients")
                 t3 = time.perf_counter()
                 for wk in workers:
-                    if len(workers) > 1 or size > 1:  # else the device holds g already
-                        with wk.rt._lock:
-                            cl.enqueue_copy(wk.rt.queue, wk.gbuf, g, dst_offset=wk.goff,
-                                            is_blocking=False)
-                    wk.opt._enqueue()
+                    with wk.rt._lock:
+                        cl.enqueue_copy(wk.rt.queue, wk.gbuf, g, dst_offset=wk.goff,
+                                        is_blocking=False)
+                        wk.opt._enqueue()
                 stats["compute_wait_s"] += t1 - t0
                 stats["host_reduce_s"] += t2 - t1
                 stats["allreduce_s"] += t3 - t2
                 stats["allreduce_bytes"] += g.nbytes if size > 1 else 0
-                stats["steps"] += 1
             if comm is not None:
                 comm.phase = f"end of epoch {epoch + 1}"
             tot = np.zeros(4, np.float64)  # loss sum, hit sum, val loss sum, val hit sum

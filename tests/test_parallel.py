@@ -8,6 +8,7 @@ so every copy between replicas really happens); a child process with
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -113,12 +114,15 @@ def test_device_specs_make_and_release_runtimes(rt, device):
     runtime for the fit only."""
     x, y = _data(64)
     a, b = _xent(rt), _xent(rt)
-    a.fit(x, y, epochs=1, batch_size=32, optimizer=clnn.optim.Adam(0.01), verbose=False)
+    oa, ob = clnn.optim.Adam(0.01), clnn.optim.Adam(0.01)
+    a.fit(x, y, epochs=1, batch_size=32, optimizer=oa, verbose=False)
+    gc.collect()  # earlier tests' networks die in cycles: not during the count
     before = clnn.runtime.device_bytes_in_use(device)
-    h = b.fit(x, y, epochs=1, batch_size=32, optimizer=clnn.optim.Adam(0.01), verbose=False,
+    h = b.fit(x, y, epochs=1, batch_size=32, optimizer=ob, verbose=False,
               devices=[device.spec, device.spec])
     assert h.parallel["workers"] == 2
     adam_state = 2 * b.params.n * 4  # m and s of b's optimizer stay; the replica's are gone
+    gc.collect()
     assert clnn.runtime.device_bytes_in_use(device) == before + adam_state
     _same(a, b, np.float32, 64)
 

@@ -64,6 +64,8 @@ def _validate(device, variant: str, dtype: str, p: dict) -> None:
             raise ValueError(f"{k}={p[k]} is not a power of two")
     if p["VW"] not in (1, 2, 4, 8, 16):
         raise ValueError(f"VW={p['VW']} is not 1, 2, 4, 8 or 16")
+    if p["BLKV"] % p["NACC"]:
+        raise ValueError(f"BLKV={p['BLKV']} is not a multiple of NACC={p['NACC']}")
 
 
 register_defaults("blas1", blas1_defaults, _validate)

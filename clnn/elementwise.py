@@ -54,14 +54,15 @@ __all__ = ["add", "sub", "mul", "div", "scale_shift", "exp", "log", "tanh", "sig
 _I = np.int32
 AnyArray = Union[Vector, Matrix]
 
-# The maps, as format strings over {a} {b} {c} (input values), {T} (value type), alpha, beta.
+# The maps, as format strings over {a} {b} {c} (input values), {T} (value type), {FT} {IT}
+# (literal float/int type names of that width, for the CLNN_* math macros), alpha, beta.
 UNARY = {
     "copy": "{a}",
     "scale_shift": "alpha * {a} + beta",
-    "exp": "exp({a})",
-    "log": "log({a})",
-    "tanh": "CLNN_TANH({a}, {T})",
-    "sigmoid": "({T})1 / (({T})1 + exp(-{a}))",
+    "exp": "CLNN_EXP({a}, {T}, {FT}, {IT})",
+    "log": "CLNN_LOG({a}, {T}, {FT}, {IT})",
+    "tanh": "CLNN_TANH({a}, {T}, {FT}, {IT})",
+    "sigmoid": "({T})1 / (({T})1 + CLNN_EXP(-{a}, {T}, {FT}, {IT}))",
     "relu": "({a} < ({T})0 ? ({T})0 : {a})",
     "sigmoid_grad": "{a} * (({T})1 - {a})",
     "tanh_grad": "({T})1 - {a} * {a}",
@@ -80,7 +81,7 @@ BINARY = {
 }
 #: activation names accepted by :func:`add_bias`, :func:`activate` and :func:`activate_grad`
 ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
-_MATH = re.compile(r"\b(exp|log|tanh|CLNN_TANH)\(")
+_MATH = re.compile(r"\b(exp|log|tanh|CLNN_EXP|CLNN_LOG|CLNN_TANH)\(")
 
 
 def elementwise_defaults(device, variant: str, dtype: str) -> dict:
@@ -505,7 +506,8 @@ def add_bias(a: Matrix, bias: Vector, axis: Optional[int] = None,
     else:
         _check_out(op, out, a.shape, Matrix, (a, bias), (a,))
     inner = "({a} + {b})"
-    expr = inner if name == "identity" else UNARY[name].format(T="{T}", a=inner)
+    expr = inner if name == "identity" else UNARY[name].format(T="{T}", FT="{FT}", IT="{IT}",
+                                                               a=inner)
     b = (_Op(bias, bias.offset, bias.stride, 0) if axis == 0
          else _Op(bias, bias.offset, 0, bias.stride))
     return launch_map(expr, out, [_Op.of(a), b])

@@ -5,10 +5,12 @@ blas1.cl.mako -- BLAS level-1 reductions (two stages, on the device) and swap.
   op "sum"   sum_j x[j]                Kahan-compensated
   op "asum"  sum_j |x[j]|              Kahan-compensated
   op "max"   max_j x[j]                (NaN propagates, as numpy's max)
-  op "nrm2"  sqrt(sum_j x[j]^2)        scaled, never overflows or underflows: each block of
-                                       BLKV vectors is scaled by a power of two 2^-e (exact)
-                                       taken from its largest |x|, and the running sum is kept
-                                       as S * 2^(2E)
+  op "nrm2"  sqrt(sum_j x[j]^2)        never overflows or underflows: one pass sums the
+                                       squares (plain within blocks of BLKV vectors, Kahan
+                                       across blocks) and finds max |x|; only when that lies
+                                       outside [LO, HI] does the work-group rescan its blocks,
+                                       each scaled by a power of two 2^-e (exact) taken from its
+                                       largest |x|, keeping the sum as S * 2^(2E)
   op "iamax" first j with the largest |x[j]| (NaN entries are skipped, like reference BLAS)
   op "swap"  x <-> y (one stage, no reduction)
 
@@ -28,8 +30,8 @@ Render parameters:
   INCX1    x has unit stride (vector loads); false: gathered loads
   INCY1    the same for y (dot, swap)
   ALIGNED  unit-stride operands start VW-aligned: pointer-cast loads (no vloadN: a call on PoCL)
-  VW       vector width (tunable; at most 256 bits on PoCL CPUs: builtins such as fabs/fmax on
-           wider vectors cross a call boundary that PoCL miscompiles)
+  VW       vector width (tunable; the hot loops call no builtins, so wider than the ISA is
+           safe)
   NACC     independent accumulators per work-item (latency hiding; tunable)
   BLKV     vectors per scaling block of nrm2 (tunable; a block should sit in L1)
   WGS      stage-1 work-group size (tunable)
@@ -64,18 +66,21 @@ Kernel arguments:
     def hmax(v):
         if VW == 1:
             return v
-        return tree(["(%s).%s" % (v, c) for c in comps], lambda a, b: "fmax(%s, %s)" % (a, b))
+        return tree(["(%s).%s" % (v, c) for c in comps], lambda a, b: "MAX2(%s, %s)" % (a, b))
     if op == "dot":
         vterm = "(%s * %s)" % (load("x", INCX1, "J"), load("y", INCY1, "J"))
         sterm = "(%s * %s)" % (sload("x", INCX1, "J"), sload("y", INCY1, "J"))
     elif op == "asum":
-        vterm = "fabs(%s)" % load("x", INCX1, "J")
-        sterm = "fabs(%s)" % sload("x", INCX1, "J")
+        vterm = "ABS(%s)" % load("x", INCX1, "J")
+        sterm = "ABS(%s)" % sload("x", INCX1, "J")
     else:
         vterm = load("x", INCX1, "J")
         sterm = sload("x", INCX1, "J")
     KAHAN = op in ("dot", "sum", "asum")
     MAXE = 126 if dtype == "float" else 1022
+    # nrm2's fast pass is safe for max|x| in [LO, HI]: 2^-30..2^40 (float), 2^-400..2^400
+    LO = "9.313225746154785e-10f" if dtype == "float" else "3.872591914849318e-121"
+    HI = "1.099511627776e12f" if dtype == "float" else "2.5822498780869086e120"
     STEP = VW * NACC
 %>
 %if op == "iamax":
@@ -85,15 +90,28 @@ typedef int${"" if VW == 1 else VW} idxV;
 typedef long${"" if VW == 1 else VW} idxV;
 %endif
 %endif
+/* PoCL compiles builtins (fabs, fmax, isnan, ldexp, ...) to calls that are never inlined:
+   the hot loops use these expressions instead */
+#define ABS(x) ((x) < 0 ? -(x) : (x))
+#define MAX2(a, b) ((a) > (b) ? (a) : (b))
+%if dtype == "float":
+/* the unbiased exponent of a non-negative m (-127 for 0 and subnormals, 128 for inf/NaN), and
+   2^k for k <= 127 (0 below the normal range) */
+#define EXPO(m) (((as_int(m) >> 23) & 0xff) - 127)
+#define POW2(k) ((k) < -126 ? (real)0 : as_float(((k) + 127) << 23))
+%else:
+#define EXPO(m) ((int)((as_long(m) >> 52) & 0x7ff) - 1023)
+#define POW2(k) ((k) < -1022 ? (real)0 : as_double(((long)(k) + 1023) << 52))
+%endif
 /* Kahan step: add term t into sum s with compensation c (s - c is the running sum) */
 #define KAHAN_ADD(s, c, t) { const __typeof__(s) y_ = (t) - (c); const __typeof__(s) u_ = (s) + y_; \
                              (c) = (u_ - (s)) - y_; (s) = u_; }
 /* nrm2: merge the scaled partial (s2, e2) -- value s2 * 2^(2*e2) -- into (S, E) */
-#define NRM2_MERGE(S, E, s2, e2) { if ((e2) > (E)) { (S) = (S) * ldexp((real)1, 2 * ((E) - (e2))) \
-                                   + (s2); (E) = (e2); } \
-                                   else { (S) += (s2) * ldexp((real)1, 2 * ((e2) - (E))); } }
+#define NRM2_MERGE(S, E, s2, e2) { if ((e2) > (E)) { (S) = (S) * POW2(2 * ((E) - (e2))) + (s2); \
+                                   (E) = (e2); } \
+                                   else { (S) += (s2) * POW2(2 * ((e2) - (E))); } }
 /* max: NaN-propagating (numpy), take v when it is larger or NaN */
-#define TAKES(v, m) (((v) > (m)) | isnan(v))
+#define TAKES(v, m) (((v) > (m)) | ((v) != (v)))
 /* iamax: keep the larger value, the smaller index on ties */
 #define IAMAX_MERGE(v, i, v2, i2) { if ((v2) > (v) || ((v2) == (v) && (i2) < (i))) \
                                     { (v) = (v2); (i) = (i2); } }
@@ -105,7 +123,7 @@ __kernel void blas1_swap(const int n, const int chunk,
 {
     const int j0 = get_global_id(0) * chunk;
     if (j0 >= n) return;
-    const int j1 = min(j0 + chunk, n);
+    const int j1 = j0 + chunk < n ? j0 + chunk : n;
     x += offx; y += offy;
     int J = j0;
 %if VW > 1:
@@ -140,7 +158,7 @@ void blas1_partial(const int n, const int chunk,
     const int g = get_group_id(0);
     const int l = get_local_id(0);
     const int start = g * chunk;
-    const int end = min(start + chunk, n);
+    const int end = start + chunk < n ? start + chunk : n;
     x += offx; y += offy;
 %if KAHAN:
     /* ---- compensated sum of the terms ---- */
@@ -182,41 +200,83 @@ void blas1_partial(const int n, const int chunk,
     }
 <% COMB = "acc = TAKES(o_acc, acc) ? o_acc : acc;" %>\
 %elif op == "nrm2":
-    /* ---- scaled sum of squares: S * 2^(2E) ---- */
-    real acc = 0;
-    int E = ${-MAXE - 1};
+    /* ---- fast pass: per block of BLKV vectors a plain sum of squares (pairwise-ish), the
+       blocks' sums Kahan-compensated, and the largest |x| ---- */
     const int nb = (end - start + ${BLKV * VW - 1}) / ${BLKV * VW};
+    realV S = (realV)(0), C = (realV)(0);
+%for a in range(NACC):
+    realV m${a} = (realV)(0);
+%endfor
+    real ss = 0, ms = 0;
     for (int b = l; b < nb; b += ${WGS}) {
         const int b0 = start + b * ${BLKV * VW};
-        const int b1 = min(b0 + ${BLKV * VW}, end);
-        int J = b0;
+        const int b1 = b0 + ${BLKV * VW} < end ? b0 + ${BLKV * VW} : end;
+%for a in range(NACC):
+        realV q${a} = (realV)(0);
+%endfor
+        int j = b0;
+        for (; j + ${STEP} <= b1; j += ${STEP}) {
+%for a in range(NACC):
+            {
+                const realV v = ${vterm.replace("J", "(j + %d)" % (a * VW))};
+                q${a} += v * v;
+                m${a} = MAX2(m${a}, ABS(v));
+            }
+%endfor
+        }
+        KAHAN_ADD(S, C, ${tree(["q%d" % a for a in range(NACC)], lambda p, q: "(%s + %s)" % (p, q))});
+        for (int J = j; J < b1; ++J) {
+            const real v = ${sterm};
+            ss += v * v;
+            ms = MAX2(ms, ABS(v));
+        }
+    }
+    const realV mv = ${tree(["m%d" % a for a in range(NACC)], lambda p, q: "MAX2(%s, %s)" % (p, q))};
+    const real m = MAX2(${hmax("mv")}, ms);
+    real acc;
+    int E;
+    if (m == 0 || (m >= ${LO} && m <= ${HI})) {
+        /* squares can neither overflow nor lose what matters to underflow */
+        acc = HSUM(S - C) + ss;
+        E = 0;
+    } else {
+        /* ---- rare: rescan the same blocks, each scaled by a power of two 2^-e taken from
+           its largest |x|, the running sum kept as acc * 2^(2E) ---- */
+        acc = 0;
+        E = ${-MAXE - 1};
+        for (int b = l; b < nb; b += ${WGS}) {
+            const int b0 = start + b * ${BLKV * VW};
+            const int b1 = b0 + ${BLKV * VW} < end ? b0 + ${BLKV * VW} : end;
+            int J = b0;
 %if VW > 1:
-        realV mv = (realV)(0);
-        for (; J + ${VW} <= b1; J += ${VW})
-            mv = fmax(mv, fabs(${vterm}));
-        real m = ${hmax("mv")};
+            realV bmv = (realV)(0);
+            for (; J + ${VW} <= b1; J += ${VW})
+                bmv = MAX2(bmv, ABS(${vterm}));
+            real bm = ${hmax("bmv")};
 %else:
-        real m = 0;
+            real bm = 0;
 %endif
-        for (; J < b1; ++J)
-            m = fmax(m, fabs(${sterm}));
-        const int e = clamp(ilogb(m), ${-MAXE}, ${MAXE});
-        const real sc = ldexp((real)1, -e);
-        real blk = 0;
-        J = b0;
+            for (; J < b1; ++J)
+                bm = MAX2(bm, ABS(${sterm}));
+            const int e0 = EXPO(bm);
+            const int e = e0 < ${-MAXE} ? ${-MAXE} : (e0 > ${MAXE} ? ${MAXE} : e0);
+            const real sc = POW2(-e);
+            real blk = 0;
+            J = b0;
 %if VW > 1:
-        realV q = (realV)(0);
-        for (; J + ${VW} <= b1; J += ${VW}) {
-            const realV t = ${vterm} * sc;
-            q += t * t;
-        }
-        blk = HSUM(q);
+            realV q = (realV)(0);
+            for (; J + ${VW} <= b1; J += ${VW}) {
+                const realV t = ${vterm} * sc;
+                q += t * t;
+            }
+            blk = HSUM(q);
 %endif
-        for (; J < b1; ++J) {
-            const real t = ${sterm} * sc;
-            blk += t * t;
+            for (; J < b1; ++J) {
+                const real t = ${sterm} * sc;
+                blk += t * t;
+            }
+            NRM2_MERGE(acc, E, blk, e);
         }
-        NRM2_MERGE(acc, E, blk, e);
     }
 <% COMB = "NRM2_MERGE(acc, E, o_acc, o_E);" %>\
 %elif op == "iamax":
@@ -229,7 +289,7 @@ void blas1_partial(const int n, const int chunk,
     const int nv = (end - start) / ${VW};
     for (int k = l; k < nv; k += ${WGS}) {
         const int J = start + k * ${VW};
-        const realV v = fabs(${vterm});
+        const realV v = ABS(${vterm});
         const idxV upd = v > bv;
         bv = upd ? v : bv;
         bi = upd ? (idxV)(J) + lanes : bi;
@@ -241,7 +301,7 @@ void blas1_partial(const int n, const int chunk,
     const int nv = 0;
 %endif
     for (int J = start + nv * ${VW} + l; J < end; J += ${WGS}) {
-        const real v = fabs(${sterm});
+        const real v = ABS(${sterm});
         if (v > acc) { acc = v; idx = J; }
     }
 <% COMB = "IAMAX_MERGE(acc, idx, o_acc, o_idx);" %>\

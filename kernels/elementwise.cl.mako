@@ -18,8 +18,9 @@ loads never leave the operands' extents. The output may be the very same view as
 Render parameters:
   dtype    "float" | "double"         element type
   expr     the map as a Python format string over {a} {b} {c} (input values), {T} (the value
-           type: realV in the vector loop, real in the tail), alpha and beta (real scalars);
-           it may use the macro CLNN_TANH(x, T) defined below
+           type: realV in the vector loop, real in the tail), {FT} {IT} (the literal float and
+           int type names of that width, for the math macros below), alpha and beta (real
+           scalars); it may use CLNN_EXP, CLNN_LOG, CLNN_TANH (x, T, FT, IT) and CLNN_ABS(x, T)
   kinds    one letter per input: "1" unit inner stride (vector loads), "s" strided inner
            stride (gathered), "0" constant along the line (loaded once per line)
   OUT1     true when the output has unit inner stride (vector stores), false: scalar stores
@@ -36,20 +37,70 @@ Kernel arguments:
 Entry point: elementwise_map; global size (ceil(N / BS) rounded up to WGS, M).
 </%doc>
 <%include file="common.cl.mako"/>
-/* tanh as an expression on real or realV values (a macro: type-generic, never a call with a
-   wide vector): an odd polynomial/rational below |x| = 0.625 (Cephes tanhf / tanh), else
-   1 - 2 / (exp(2|x|) + 1) with x's sign -- within 2 ulp, and exactly +-1 when saturated */
+/* ---- math as expression macros ----------------------------------------------------------
+   PoCL compiles every builtin (exp, log, fabs, isnan, ...) to a call that is never inlined, so
+   the float maps are written as plain arithmetic, comparisons and bit casts, type-generic over
+   real and realV: T is the value type, FT/IT the literal float/int type names of the same
+   width (float8/int8 or float/int) for as_FT/as_IT. A macro, unlike a function, also never
+   passes a wide vector across a call boundary (which PoCL miscompiles).
+     CLNN_EXP   Cephes expf: n = round(x log2 e) by the 1.5*2^23 trick, r = x - n ln 2 (two
+                parts), a degree-6 polynomial, times 2^n built from exponent bits in two halves
+                (so that 2^n never leaves the normal range); x is clamped to [-104, 89] first
+                (NaN passes), so overflow gives inf and underflow 0. Within 2 ulp.
+     CLNN_LOG   Cephes logf: x = m 2^e with m in [sqrt(1/2), sqrt(2)) from the bits (subnormals
+                scaled by 2^23 first), a degree-8 polynomial in m - 1; 0 -> -inf, x < 0 or NaN
+                -> NaN, inf -> inf. Within 2 ulp.
+     CLNN_TANH  |x| < 0.625: an odd polynomial (Cephes tanhf; double: Cephes' rational);
+                else 1 - 2 / (exp(2|x|) + 1) with x's sign: exactly +-1 when saturated.
+   In double, CLNN_EXP and CLNN_LOG are the builtins (calls on PoCL; VW stays within 256
+   bits for them). */
+#define CLNN_ABS(x, T) ((x) < (T)0 ? -(x) : (x))
 %if dtype == "float":
+#define CLNN_POW2(n, FT) as_##FT(((n) + 127) << 23)
+#define CLNN_EXPC(x, T) ((x) > (T)89 ? (T)89 : ((x) < (T)-104 ? (T)-104 : (x)))
+#define CLNN_EXPT(x) ((x) * 1.44269504088896341f + 12582912.0f)
+#define CLNN_EXPR(x, t) (((x) - ((t) - 12582912.0f) * 0.693359375f) \
+    + ((t) - 12582912.0f) * 2.12194440e-4f)
+#define CLNN_EXPP(r) (((((((1.9875691500E-4f * (r) + 1.3981999507E-3f) * (r) \
+    + 8.3334519073E-3f) * (r) + 4.1665795894E-2f) * (r) + 1.6666665459E-1f) * (r) \
+    + 5.0000001201E-1f) * (r) * (r) + (r)) + 1.0f)
+#define CLNN_EXPS(p, n, FT) ((p) * CLNN_POW2((n) >> 1, FT) * CLNN_POW2((n) - ((n) >> 1), FT))
+#define CLNN_EXP2(x, t, FT, IT) CLNN_EXPS(CLNN_EXPP(CLNN_EXPR(x, t)), as_##IT(t) - 0x4B400000, FT)
+#define CLNN_EXP(x, T, FT, IT) CLNN_EXP2(CLNN_EXPC(x, T), CLNN_EXPT(CLNN_EXPC(x, T)), FT, IT)
+
+#define CLNN_LOGX(x, T) ((x) < (T)1.17549435e-38f ? (x) * (T)8388608.0f : (x))
+#define CLNN_LOGE(x, xs, T, IT) ((((as_##IT(xs) >> 23) & 0xff) - 126) \
+    + ((x) < (T)1.17549435e-38f ? (IT)-23 : (IT)0))
+#define CLNN_LOGM(xs, FT, IT) as_##FT((as_##IT(xs) & 0x007fffff) | 0x3f000000)
+#define CLNN_LOGP(f) ((((((((7.0376836292E-2f * (f) - 1.1514610310E-1f) * (f) \
+    + 1.1676998740E-1f) * (f) - 1.2420140846E-1f) * (f) + 1.4249322787E-1f) * (f) \
+    - 1.6668057665E-1f) * (f) + 2.0000714765E-1f) * (f) - 2.4999993993E-1f) * (f) \
+    + 3.3333331174E-1f)
+#define CLNN_I2F(i, FT) (as_##FT((i) + 0x4B400000) - 12582912.0f)
+#define CLNN_LOG3(f, ef) ((f) + (((f) * ((f) * (f)) * CLNN_LOGP(f) + (ef) * -2.12194440e-4f) \
+    - 0.5f * ((f) * (f))) + (ef) * 0.693359375f)
+#define CLNN_LOG2(m, e, T, FT) CLNN_LOG3(((m) < (T)0.707106781186547524f ? (m) + (m) - (T)1 \
+    : (m) - (T)1), CLNN_I2F(((m) < (T)0.707106781186547524f ? (e) - 1 : (e)), FT))
+#define CLNN_LOG1(x, xs, T, FT, IT) CLNN_LOG2(CLNN_LOGM(xs, FT, IT), CLNN_LOGE(x, xs, T, IT), \
+    T, FT)
+#define CLNN_LOG(x, T, FT, IT) ((x) == (T)0 ? (T)(-INFINITY) : ((((x) < (T)0) | ((x) != (x))) \
+    ? (T)(NAN) : ((x) == (T)(INFINITY) ? (x) : CLNN_LOG1(x, CLNN_LOGX(x, T), T, FT, IT))))
+
 #define CLNN_TANH_P(z) (((((real)-5.70498872745E-3 * (z) + (real)2.06390887954E-2) * (z) \
     - (real)5.37397155531E-2) * (z) + (real)1.33314422036E-1) * (z) - (real)3.33332819422E-1)
 %else:
+#define CLNN_EXP(x, T, FT, IT) exp(x)
+#define CLNN_LOG(x, T, FT, IT) log(x)
 #define CLNN_TANH_P(z) ((((real)-9.64399179425052238628E-1 * (z) \
     - (real)9.92877231001918586564E1) * (z) - (real)1.61468768441708447952E3) \
     / ((((z) + (real)1.12811678491632931402E2) * (z) + (real)2.23548839060100448583E3) * (z) \
     + (real)4.84406305325125486048E3))
 %endif
-#define CLNN_TANH(x, T) (fabs(x) < (T)0.625 ? (x) + (x) * ((x) * (x)) * CLNN_TANH_P((x) * (x)) \
-    : copysign((T)1 - (T)2 / (exp((T)2 * fabs(x)) + (T)1), (x)))
+#define CLNN_TANH_BIG(ax, T, FT, IT) ((T)1 - (T)2 / (CLNN_EXP((T)2 * (ax), T, FT, IT) + (T)1))
+#define CLNN_TANH(x, T, FT, IT) (CLNN_ABS(x, T) < (T)0.625 \
+    ? (x) + (x) * ((x) * (x)) * CLNN_TANH_P((x) * (x)) \
+    : ((x) < (T)0 ? -CLNN_TANH_BIG(CLNN_ABS(x, T), T, FT, IT) \
+                  : CLNN_TANH_BIG(CLNN_ABS(x, T), T, FT, IT)))
 <%
     names = "abc"[:len(kinds)]
     def vload(x, kind, j):
@@ -70,7 +121,10 @@ Entry point: elementwise_map; global size (ceil(N / BS) rounded up to WGS, M).
             return "%sp[%s]" % (x, j)
         return "%sp[(size_t)(%s) * io%s]" % (x, j, x)
     def ex(T, vals):
-        return "(" + expr.format(T=T, **vals) + ")"
+        vec = T == "realV" and VW > 1
+        FT = dtype + (str(VW) if vec else "")
+        IT = ("int" if dtype == "float" else "long") + (str(VW) if vec else "")
+        return "(" + expr.format(T=T, FT=FT, IT=IT, **vals) + ")"
 %>
 __kernel __attribute__((reqd_work_group_size(${WGS}, 1, 1)))
 void elementwise_map(const int M, const int N, const real alpha, const real beta,

@@ -21,7 +21,7 @@ Render parameters:
   UNIT     the walked ("along": sr) or vectorised ("across": sk) stride is 1
   ALIGNED  vector loads are VW-aligned (offA and the other stride multiples of VW): pointer
            casts; false: built from scalar loads (never vloadN, a call on PoCL)
-  VW       vector width (tunable; at most 256 bits on PoCL CPUs, see blas1.cl.mako)
+  VW       vector width (tunable; no builtins are called in the loops)
   WGS      work-group size of "along" (tunable, a power of two); "across" uses 1
 
 Kernel arguments (both variants):
@@ -52,11 +52,12 @@ typedef long${"" if VW == 1 else VW} idxV;
 #define KAHAN_ADD(s, c, t) { const __typeof__(s) y_ = (t) - (c); const __typeof__(s) u_ = (s) + y_; \
                              (c) = (u_ - (s)) - y_; (s) = u_; }
 /* NaN-propagating max (numpy): take v when it is larger or NaN */
-#define TAKES(v, m) (((v) > (m)) | isnan(v))
+#define ISNAN(v) ((v) != (v))  /* isnan() is a call on PoCL, never inlined */
+#define TAKES(v, m) (((v) > (m)) | ISNAN(v))
 /* argmax merge: larger value (NaN counts as largest, first NaN wins), smaller index on ties */
-#define ARG_MERGE(m, i, v2, i2) { if ((!isnan(m)) && (isnan(v2) || (v2) > (m) || \
+#define ARG_MERGE(m, i, v2, i2) { if ((!ISNAN(m)) && (ISNAN(v2) || (v2) > (m) || \
                                   ((v2) == (m) && (i2) < (i)))) { (m) = (v2); (i) = (i2); } \
-                                  else if (isnan(m) && isnan(v2) && (i2) < (i)) { (i) = (i2); } }
+                                  else if (ISNAN(m) && ISNAN(v2) && (i2) < (i)) { (i) = (i2); } }
 
 %if variant == "along":
 __kernel __attribute__((reqd_work_group_size(${WGS}, 1, 1)))
@@ -104,7 +105,7 @@ void reduce_along(const int K, const int R, __global const real* restrict A, con
     const idxV lanes = (idxV)(${", ".join(str(q) for q in range(VW))});
     for (int v = l; v < nv; v += ${WGS}) {
         const realV x = ${vload("(a + (size_t)v * %d * sr)" % VW, "sr")};
-        const idxV upd = ((x > bv) | isnan(x)) & ~isnan(bv);
+        const idxV upd = ((x > bv) | ISNAN(x)) & ~ISNAN(bv);
         bv = upd ? x : bv;
         bi = upd ? (idxV)(v * ${VW}) + lanes : bi;
     }
@@ -180,9 +181,9 @@ __kernel void reduce_across(const int K, const int R, __global const real* restr
         for (int r = 0; r < R; ++r) {
             const realV x = ${vload("(a + (size_t)r * sr)", "sk")};
 %if VW > 1:
-            const idxV upd = ((x > bv) | isnan(x)) & ~isnan(bv);
+            const idxV upd = ((x > bv) | ISNAN(x)) & ~ISNAN(bv);
 %else:
-            const int upd = (x > bv || isnan(x)) && !isnan(bv);
+            const int upd = (x > bv || ISNAN(x)) && !ISNAN(bv);
 %endif
             bv = upd ? x : bv;
             res = upd ? (realV)(r) : res;
@@ -215,7 +216,7 @@ __kernel void reduce_across(const int K, const int R, __global const real* restr
             real res = 0;
             for (int r = 0; r < R; ++r) {
                 const real x = ak[(size_t)r * sr];
-                if ((x > bv || isnan(x)) && !isnan(bv)) { bv = x; res = (real)r; }
+                if ((x > bv || ISNAN(x)) && !ISNAN(bv)) { bv = x; res = (real)r; }
             }
 %endif
             out[offo + (size_t)k * inco] = res;

@@ -1,8 +1,9 @@
 """``clnn bench train``: training epochs of the digits network, clnn beside plain numpy.
 
-Both sides train the same network (64-128-10, relu then softmax + cross-entropy) from the same
-initial weights, on the same data (scikit-learn's 8x8 digits when installed, else random data
-of that shape), with the same batch size and optimizer, float32. One epoch is: shuffle, every
+Both sides train the same network (64-256-10 as in ``clnn train digits``, relu then softmax +
+cross-entropy; ``--hidden`` changes the width) from the same initial weights, on the same data
+(scikit-learn's 8x8 digits when installed, else random data of that shape), with the same
+batch size and optimizer, float32. One epoch is: shuffle, every
 mini-batch step (forward, loss, backward, update), and the epoch's loss on the host -- for
 clnn that is ``net.fit(x, y, epochs=1)``; numpy is a straightforward matmul implementation.
 Runs alternate between the two (medians), at batch sizes 32, 128 and 512, and report
@@ -28,7 +29,7 @@ from .timing import interleaved, table, write_json
 
 BATCHES = (32, 128, 512)
 TARGETS = {128: 1.0, 512: 1.0}
-HIDDEN = 128
+HIDDEN = 256  # the network of `clnn train digits`
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -37,8 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
                         help="Adam(1e-3) as in 'clnn train digits', or SGD(0.01, momentum 0.9)")
     parser.add_argument("--repeat", type=int, default=7, help="timed epochs per contender")
-    parser.add_argument("--hidden", type=int, default=HIDDEN, help="hidden units (128)")
+    parser.add_argument("--hidden", type=int, default=HIDDEN, help=f"hidden units ({HIDDEN})")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over MPI ranks: samples/s for 1 and 2 ranks and "
+                             "the time in the allreduce (clnn.bench.distributed)")
+    from .distributed import add_arguments as distributed_arguments
+
+    distributed_arguments(parser)
 
 
 def digits_data(seed: int = 0):
@@ -112,6 +119,10 @@ class NumpyMLP:
 
 
 def run(args: argparse.Namespace, name: str = "train") -> int:
+    if getattr(args, "distributed", False):
+        from .distributed import run as run_distributed
+
+        return run_distributed(args)
     import clnn
     from clnn.nn import Dense, Network
 
@@ -125,7 +136,8 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
               f"{len(x)} samples per epoch, optimizer {args.optimizer}")
         rows = []
         for B in batches:
-            net = Network(rt, [Dense(64, args.hidden, "relu"), Dense(args.hidden, 10, "softmax")],
+            layers = [Dense(64, args.hidden, "relu"), Dense(args.hidden, 10, "softmax")]
+            net = Network(rt, layers,
                           loss="cross_entropy", seed=0)
             ref = NumpyMLP([(la.weights.to_numpy(), la.bias.to_numpy()) for la in net.layers],
                            args.optimizer, seed=1)

@@ -1,0 +1,138 @@
+"""Backpropagation against central finite differences, in float64 (skipped on devices
+without fp64): every activation as a hidden and as an output layer, both losses, several
+shapes; gradients of weights, biases and inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import clnn
+from clnn.nn import Dense, Network
+from clnn.nn.activations import ACTIVATIONS, reference
+
+ACTS = list(ACTIVATIONS)
+H = 1e-6  # central differences in float64: error ~H^2 * f''' + eps / H ~ 1e-10
+
+
+@pytest.fixture
+def rt64(rt):
+    if not rt.device.fp64:
+        pytest.skip(f"finite differences need float64: {rt.device.name!r} lacks cl_khr_fp64")
+    return rt
+
+
+def _loss_numpy(acts, loss, ws, bs, x, y):
+    a = x
+    for i, act in enumerate(acts):
+        z = a @ ws[i].T + bs[i]
+        a = reference(act, z)
+    if loss == "mse":
+        return float(np.mean((a - y) ** 2))
+    return float(-np.mean(np.log(a[np.arange(len(y)), y])))
+
+
+def _fd(f, arr):
+    g = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + H
+        up = f()
+        arr[idx] = old - H
+        down = f()
+        arr[idx] = old
+        g[idx] = (up - down) / (2 * H)
+    return g
+
+
+def _check(rt, acts, dims, loss, n, seed):
+    rng = np.random.default_rng(seed)
+    layers = [Dense(dims[i], dims[i + 1], a) for i, a in enumerate(acts)]
+    net = Network(rt, layers, loss=loss, dtype=np.float64, seed=seed)
+    for layer in net.layers:
+        layer.bias = rng.normal(size=layer.out_features) * 0.3
+    x = rng.normal(size=(n, dims[0]))
+    y = rng.integers(0, dims[-1], n) if loss == "cross_entropy" else rng.normal(size=(n, dims[-1]))
+    ws = [layer.weights.to_numpy() for layer in net.layers]
+    bs = [layer.bias.to_numpy() for layer in net.layers]
+    value, dx = net.gradient(x, y, input_grad=True)
+
+    def f():
+        return _loss_numpy(acts, loss, ws, bs, x, y)
+
+    assert value == pytest.approx(f(), rel=1e-12, abs=1e-12)
+    for i, layer in enumerate(net.layers):
+        gw = _fd(f, ws[i])
+        gb = _fd(f, bs[i])
+        np.testing.assert_allclose(layer.grad_weights.to_numpy(), gw, rtol=1e-6, atol=1e-8,
+                                   err_msg=f"dW of layer {i}")
+        np.testing.assert_allclose(layer.grad_bias.to_numpy(), gb, rtol=1e-6, atol=1e-8,
+                                   err_msg=f"db of layer {i}")
+    np.testing.assert_allclose(dx, _fd(f, x), rtol=1e-6, atol=1e-8, err_msg="dx")
+    net.release()
+
+
+@pytest.mark.parametrize("hidden", ACTS)
+@pytest.mark.parametrize("out", ["linear", "sigmoid", "tanh", "relu", "softmax"])
+def test_mse_gradients(rt64, hidden, out):
+    _check(rt64, (hidden, out), (5, 7, 3), "mse", 6, seed=len(hidden) * 7 + len(out))
+
+
+@pytest.mark.parametrize("hidden", ACTS)
+def test_cross_entropy_gradients(rt64, hidden):
+    _check(rt64, (hidden, "softmax"), (4, 9, 5), "cross_entropy", 7, seed=len(hidden))
+
+
+@pytest.mark.parametrize("dims,acts,n", [
+    ((1, 1), ("linear",), 1),
+    ((3, 17, 2), ("tanh", "linear"), 11),
+    ((19, 6, 18, 4), ("relu", "sigmoid", "tanh"), 5),
+    ((2, 33, 33, 1), ("tanh", "tanh", "linear"), 9),
+], ids=["1-1", "3-17-2", "19-6-18-4", "2-33-33-1"])
+def test_shapes(rt64, dims, acts, n):
+    _check(rt64, acts, dims, "mse", n, seed=sum(dims))
+
+
+def test_gradient_on_device_loss(rt64):
+    """The finite difference of the device's own loss (weights perturbed on the device)."""
+    rng = np.random.default_rng(5)
+    net = Network(rt64, [Dense(3, 4, "tanh"), Dense(4, 3, "softmax")],
+                  loss="cross_entropy", dtype=np.float64, seed=5)
+    x, y = rng.normal(size=(8, 3)), rng.integers(0, 3, 8)
+    net.gradient(x, y)
+    layer = net.layers[0]
+    g = layer.grad_weights.to_numpy()
+    w = layer.weights.to_numpy()
+    for idx in [(0, 0), (1, 2), (3, 1)]:
+        vals = []
+        for s in (1, -1):
+            w2 = w.copy()
+            w2[idx] += s * H
+            layer.weights = w2
+            vals.append(net.evaluate(x, y)["loss"])
+        assert (vals[0] - vals[1]) / (2 * H) == pytest.approx(g[idx], rel=1e-6, abs=1e-9)
+    net.release()
+
+
+def test_float32_gradients_close_to_float64(rt):
+    """float32 backprop agrees with the float64 reference computed by numpy."""
+    rng = np.random.default_rng(9)
+    net = Network(rt, [Dense(6, 10, "relu"), Dense(10, 4, "softmax")], loss="cross_entropy",
+                  seed=9)
+    x, y = rng.normal(size=(13, 6)), rng.integers(0, 4, 13)
+    net.gradient(x, y)
+    ws = [layer.weights.to_numpy().astype(np.float64) for layer in net.layers]
+    bs = [layer.bias.to_numpy().astype(np.float64) for layer in net.layers]
+    a1 = np.maximum(x @ ws[0].T + bs[0], 0)
+    p = reference("softmax", a1 @ ws[1].T + bs[1])
+    p[np.arange(13), y] -= 1
+    dz = p / 13
+    np.testing.assert_allclose(net.layers[1].grad_weights.to_numpy(), dz.T @ a1,
+                               rtol=1e-4, atol=1e-6)
+    dz1 = (dz @ ws[1]) * (a1 > 0)
+    np.testing.assert_allclose(net.layers[0].grad_weights.to_numpy(), dz1.T @ x,
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(net.layers[0].grad_bias.to_numpy(), dz1.sum(0),
+                               rtol=1e-4, atol=1e-6)
+    assert isinstance(net.layers[0].grad_weights, clnn.Matrix)
+    net.release()

@@ -208,21 +208,26 @@ class Communicator:
 
     # ---- waiting with a deadline ------------------------------------------------------------
     def _wait(self, req: Any, what: str) -> None:
-        """Drive ``req`` to completion: poll tightly for a moment (a step's allreduce is tens
-        of microseconds), then sleep between polls so the spinning does not steal the cores
-        the devices compute on; past the deadline, report and abort the job."""
+        """Drive ``req`` to completion, then return; past the deadline, report and abort.
+
+        MPI makes progress only while a rank calls into it, so a rank that slept between
+        polls would delay its partners too: for the first second this polls continuously,
+        yielding the core after each poll (as MPICH's own blocking calls spin); after that
+        (a rank far behind: building kernels, or gone) it polls every millisecond."""
         if req.Test():
             return
         t0 = time.perf_counter()
         deadline = t0 + self.timeout
-        nap = 0.0
+        relaxed = t0 + 1.0
+        yield_ = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
         while not req.Test():
             now = time.perf_counter()
+            if now < relaxed:
+                yield_()
+                continue
             if now > deadline:
                 self._timed_out(what)
-            if now - t0 > 2e-4:
-                nap = min(2e-3, max(5e-5, nap * 2))
-                time.sleep(nap)
+            time.sleep(1e-3)
 
     def _timed_out(self, what: str) -> None:
         msg = (f"clnn: rank {self.rank} of {self.size}: no reply from the other ranks within "

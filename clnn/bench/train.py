@@ -46,12 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     from .distributed import add_arguments as distributed_arguments
 
     distributed_arguments(parser)
-    parser.add_argument("--distributed", action="store_true",
-                        help="data-parallel over MPI ranks: samples/s for 1 and 2 ranks and "
-                             "the time in the allreduce (clnn.bench.distributed)")
-    from .distributed import add_arguments as distributed_arguments
-
-    distributed_arguments(parser)
 
 
 def digits_data(seed: int = 0):
@@ -125,10 +119,6 @@ class NumpyMLP:
 
 
 def run(args: argparse.Namespace, name: str = "train") -> int:
-    if getattr(args, "distributed", False):
-        from .distributed import run as run_distributed
-
-        return run_distributed(args)
     if getattr(args, "distributed", False):
         from .distributed import run as run_distributed
 

@@ -15,6 +15,11 @@ Entry points:
   nn_forward        Y = act(X W^T + b); a tile is RB rows x CB columns of Y: dot products along
                     K in VW-wide vectors, then one transposed reduction turns the CB
                     accumulators of a row into one CB-vector (no per-element horizontal sums)
+  nn_forward_t      the same with X given transposed (XT, K x ldX: the data uploaded that
+                    way): a tile is FJ columns of Y x FV*VW samples, an outer product along the
+                    samples (no reductions); XT rows are read in whole VW-vectors, up to VW-1
+                    samples past B (the caller's ldX leaves that room; those lanes are never
+                    stored)
   nn_backward       one launch, two kinds of tile:
                     [0, nW):        dW = dZ^T X and db = colsum(dZ): JB rows x KV*VW columns
                                     of dW (db with the first column block), overwritten
@@ -30,18 +35,21 @@ Entry points:
   nn_softmax_rows   Y = softmax(Y) row by row, in place (inference)
   nn_softmax_bwd    D = A * (D - rowsum(D * A)), in place (softmax under a hidden layer)
   nn_bias_act       y = act(y + b) for one vector (the gemv inference path; softmax: linear)
+  nn_gather         an epoch's shuffle on the device: row i of X, column i of XT and row i of
+                    Y take sample perm[i] (perm holds indices as reals, exact below 2^24)
 
 Render parameters:
   dtype    "float" | "double"
   VW       vector width along K (tunable; 8 float, 4 double: one 256-bit register)
   RB       rows of Y per forward tile (tunable, default 2)
   CB       columns of Y per forward tile, a power of two <= VW (tunable, default 4)
+  FJ, FV   columns of Y x sample vectors per nn_forward_t tile (tunables, default 4 x 2)
   JB       rows of dW per backward tile (tunable, default 4)
   XB       rows of dX per backward tile (tunable, default 4)
   KV       VW-wide vectors along K per backward tile (tunable, default 2)
 
-Every load is bounds-checked (clamped row indices, guarded tail columns); nothing outside
-the operands is read or written. Vector loads and stores go through a VW-vector type with the
+Every load is bounds-checked (clamped row indices, guarded tail columns) except the documented
+XT over-read of nn_forward_t; nothing is written outside the outputs. Vector loads and stores go through a VW-vector type with the
 alignment of one element (one unaligned vector access on CPUs; never vloadN, which PoCL
 compiles to a register-spilling call).
 </%doc>
@@ -187,6 +195,69 @@ __kernel void nn_forward(const int B, const int K, const int N,
                 y[0] = v;
 %endif
             }
+        }
+%endfor
+    }
+}
+
+/* Y = act(X W^T + b) with X given transposed (XT: K x ldXT, samples along rows), so the
+   product is an outer product along the samples: no reductions, W read as broadcasts. */
+__kernel void nn_forward_t(const int B, const int K, const int N,
+                           __global const real* restrict XT, const int offX, const int ldX,
+                           __global const real* restrict W, const int offW,
+                           __global const real* restrict bias, const int offb,
+                           __global real* restrict Y, const int offY, const int ldY,
+                           const int act, const int tpi)
+{
+    const int njb = (N + ${FJ - 1}) / ${FJ};
+    const int nt = njb * ((B + ${FV * VW - 1}) / ${FV * VW});
+    int t = get_global_id(0) * tpi;
+    const int tend = min(t + tpi, nt);
+    XT += offX; W += offW; bias += offb; Y += offY;
+    for (; t < tend; ++t) {
+        const int ib = t / njb;
+        const int i0 = ib * ${FV * VW}, j0 = (t - ib * njb) * ${FJ};
+%for r in range(FJ):
+        __global const real* w${r} = W + (size_t)min(j0 + ${r}, N - 1) * K;
+%endfor
+%for r in range(FJ):
+%for v in range(FV):
+        realV a${r}_${v} = (realV)0;
+%endfor
+%endfor
+        for (int k = 0; k < K; ++k) {
+            __global const real* xt = XT + (size_t)k * ldX + i0;
+%for v in range(FV):
+            const realV x${v} = ${vload("xt + %d" % (v * VW))};
+%endfor
+%for r in range(FJ):
+            {
+                const real w = w${r}[k];
+%for v in range(FV):
+                a${r}_${v} += w * x${v};
+%endfor
+            }
+%endfor
+        }
+%for r in range(FJ):
+        if (j0 + ${r} < N) {
+            const real b = bias[j0 + ${r}];
+%for v in range(FV):
+            {
+                realV y = a${r}_${v} + b;
+                ACT_APPLY(act, y, realV);
+                __global real* o = Y + (size_t)(i0 + ${v * VW}) * ldY + j0 + ${r};
+                if (i0 + ${(v + 1) * VW} <= B) {
+%for u in range(VW):
+                    o[(size_t)${u} * ldY] = ${lane("y", u)};
+%endfor
+                } else {
+%for u in range(VW):
+                    if (i0 + ${v * VW + u} < B) o[(size_t)${u} * ldY] = ${lane("y", u)};
+%endfor
+                }
+            }
+%endfor
         }
 %endfor
     }
@@ -453,6 +524,31 @@ __kernel void nn_softmax_bwd(const int B, const int N, __global const real* rest
         real dot = 0;
         for (int j = 0; j < N; ++j) dot += d[j] * a[j];
         for (int j = 0; j < N; ++j) d[j] = a[j] * (d[j] - dot);
+    }
+}
+
+/* one epoch's shuffle on the device: sample i of (X, XT, Y) is sample perm[i] of (SX, SY) */
+__kernel void nn_gather(const int n, const int K, const int C,
+                        __global const real* restrict perm, const int offP,
+                        __global const real* restrict SX, const int offSX,
+                        __global const real* restrict SY, const int offSY,
+                        __global real* restrict X, const int offX,
+                        __global real* restrict XT, const int offXT, const int ldt,
+                        __global real* restrict Y, const int offY, const int rpi)
+{
+    int i = get_global_id(0) * rpi;
+    const int iend = min(i + rpi, n);
+    perm += offP; SX += offSX; SY += offSY; X += offX; XT += offXT; Y += offY;
+    for (; i < iend; ++i) {
+        const int p = (int)perm[i];
+        __global const real* sx = SX + (size_t)p * K;
+        __global real* x = X + (size_t)i * K;
+        for (int k = 0; k < K; ++k) {
+            const real v = sx[k];
+            x[k] = v;
+            XT[(size_t)k * ldt + i] = v;
+        }
+        for (int c = 0; c < C; ++c) Y[(size_t)i * C + c] = SY[(size_t)p * C + c];
     }
 }
 

@@ -25,8 +25,9 @@ def nn_defaults(device, variant: str, dtype: str) -> dict:
     register tile (the OpenCL compiler vectorises within the work-item along K)."""
     vw = 8 if dtype == "float" else 4
     if device.type == "CPU":
-        return {"VW": vw, "RB": 2, "CB": 4, "JB": 4, "XB": 4, "KV": 2, "WGS": 1, "ITEMS": 16}
-    return {"VW": 1, "RB": 1, "CB": 1, "JB": 1, "XB": 1, "KV": 1,
+        return {"VW": vw, "RB": 2, "CB": 4, "FJ": 4, "FV": 2, "JB": 4, "XB": 4, "KV": 2,
+                "WGS": 1, "ITEMS": 16}
+    return {"VW": 1, "RB": 1, "CB": 1, "FJ": 1, "FV": 1, "JB": 1, "XB": 1, "KV": 1,
             "WGS": min(64, device.max_work_group_size), "ITEMS": 1 << 20}
 
 
@@ -43,12 +44,14 @@ register_defaults("optim", optim_defaults)
 # scalar argument types of each entry point (None = buffer); R = the real type
 _SIGS = {
     "nn_forward": "iii bii bi bi bii ii",
+    "nn_forward_t": "iii bii bi bi bii ii",
     "nn_backward": "iii bii bi bi bi bi bi iiii",
     "nn_xent": "ii bi bi biR bi bi i",
     "nn_mse": "ii bi bi biR bii i",
     "nn_softmax_rows": "ii bii i",
     "nn_softmax_bwd": "ii bii bi i",
     "nn_bias_act": "i bii bi i",
+    "nn_gather": "iii bi bi bi bi bii bii",
     "optim_sgd": "i bibi RR i",
     "optim_momentum": "i bibi b RRR ii",
     "optim_adam": "i bibi bb RRRRRRR i",
@@ -132,6 +135,10 @@ class Kernels:
     def forward_size(self, b: int, n: int) -> tuple:
         p = self.p
         return self.tiles(-(-n // p["CB"]) * -(-b // p["RB"]))
+
+    def forward_t_size(self, b: int, n: int) -> tuple:
+        p = self.p
+        return self.tiles(-(-n // p["FJ"]) * -(-b // (p["FV"] * p["VW"])))
 
     def backward_counts(self, b: int, k: int, n: int, input_grad: bool) -> tuple:
         nkb = -(-k // self.kw)

@@ -104,30 +104,75 @@ class _Workspace:
 
 
 class _Data:
-    """Samples on the device: x (n, in), targets, per-sample loss and hit, one allocation."""
+    """Samples on the device, one allocation: x (n, in) row-major and again transposed
+    (in, ldt: the first layer's forward reads that), targets, per-sample loss and hit."""
 
-    def __init__(self, net: Network, n: int, y_width: int):
+    def __init__(self, net: Network, n: int, y_width: int, shuffled: bool = False):
         self.n = self.cap = n
         self.in_features = net.in_features
         self.y_width = y_width
+        vw = net._k.p["VW"]
+        self.ldt = -(-(n + vw) // vw) * vw  # room for whole-vector reads past the last sample
         self.x_off = 0
-        self.y_off = _pad(n * net.in_features)
+        self.xt_off = _pad(n * net.in_features)
+        self.y_off = self.xt_off + _pad(net.in_features * self.ldt)
         self.loss_off = self.y_off + _pad(n * y_width)
         self.hit_off = self.loss_off + _pad(n)
         total = self.hit_off + _pad(n)
+        self.shuffled = shuffled  # keeps an unshuffled source copy and shuffles on the device
+        if shuffled:
+            self.sx_off = total
+            self.sy_off = self.sx_off + _pad(n * net.in_features)
+            self.perm_off = self.sy_off + _pad(n * y_width)
+            total = self.perm_off + _pad(n)
+            rpi, g, l_ = net._k.rows(n)
+            self._gather = net._k.site("nn_gather", g, l_, (
+                n, net.in_features, y_width, None, self.perm_off, None, self.sx_off, None,
+                self.sy_off, None, self.x_off, None, self.xt_off, self.ldt, None, self.y_off,
+                rpi))
         self.vec = net.runtime.vector(total, dtype=net.dtype)
         self.buf = self.vec._buf
         self._keep: list = []
         self._queue = net.runtime.queue
         self._isz = net.dtype.itemsize
+        self._xt = None if shuffled else np.zeros((net.in_features, self.ldt), dtype=net.dtype)
+        if shuffled:
+            b = self.buf
+            a = list(self._gather.args)
+            for i in (3, 5, 7, 9, 11, 14):
+                a[i] = b
+            self._gather.set(a)
 
-    def upload(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Copy (without waiting) the samples in; the arrays stay referenced until
-        :meth:`results` has synchronised."""
+    def upload_source(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Copy the unshuffled samples in once (shuffled data only)."""
+        self.settle()
         q = self._queue
-        cl.enqueue_copy(q, self.buf, x, dst_offset=self.x_off * self._isz, is_blocking=False)
-        cl.enqueue_copy(q, self.buf, y, dst_offset=self.y_off * self._isz, is_blocking=False)
+        cl.enqueue_copy(q, self.buf, x, dst_offset=self.sx_off * self._isz, is_blocking=False)
+        cl.enqueue_copy(q, self.buf, y, dst_offset=self.sy_off * self._isz, is_blocking=False)
         self._keep += [x, y]
+
+    def shuffle(self, perm: np.ndarray) -> None:
+        """Enqueue this epoch's order: one small copy and one gather launch."""
+        cl.enqueue_copy(self._queue, self.buf, perm, dst_offset=self.perm_off * self._isz,
+                        is_blocking=False)
+        self._keep.append(perm)
+        self._gather()
+
+    def upload(self, x: np.ndarray, y: Optional[np.ndarray]) -> None:
+        """Copy (without waiting) the samples in; the arrays stay referenced until
+        :meth:`results` or :meth:`settle` has synchronised."""
+        self.settle()  # the transposed staging array is reused
+        q = self._queue
+        n = len(x)
+        self._xt[:, :n] = x.T
+        cl.enqueue_copy(q, self.buf, x, dst_offset=self.x_off * self._isz, is_blocking=False)
+        cl.enqueue_copy(q, self.buf, self._xt, dst_offset=self.xt_off * self._isz,
+                        is_blocking=False)
+        self._keep += [x, self._xt]
+        if y is not None:
+            cl.enqueue_copy(q, self.buf, y, dst_offset=self.y_off * self._isz,
+                            is_blocking=False)
+            self._keep.append(y)
 
     def results(self, n: int) -> Tuple[np.ndarray, np.ndarray]:
         """Per-sample losses and hits of the first n samples (waits for the queue)."""
@@ -173,18 +218,21 @@ class _Plan:
         self.x_site: Optional[Site] = None
         self.bx_site: Optional[Site] = None
         self.loss_site: Optional[Site] = None
-        x_src = (data.buf, data.x_off, net.in_features) if data is not None else None
         for i, layer in enumerate(lay):
             K, N = layer.in_features, layer.out_features
-            if i == 0:
-                xb, xo, ldx = x_src if x_src is not None else (wbuf, 0, K)
-            else:
+            entry = "nn_forward"
+            if i > 0:
                 xb, xo, ldx = wbuf, ws.act[i - 1], K
+            elif data is not None:  # the samples' transposed copy: the outer-product kernel
+                xb, xo, ldx = data.buf, data.xt_off, data.ldt
+                entry = "nn_forward_t"
+            else:  # forward(Matrix) sets the input
+                xb, xo, ldx = wbuf, 0, K
             a = activations.code(layer.activation)
             last = i == L - 1
             row_softmax = a == _SOFTMAX and not (last and xent and mode != "predict")
-            tpi, g, l_ = k.forward_size(B, N)
-            s = k.site("nn_forward", g, l_,
+            tpi, g, l_ = (k.forward_t_size if entry == "nn_forward_t" else k.forward_size)(B, N)
+            s = k.site(entry, g, l_,
                        (B, K, N, xb, xo, ldx, pbuf, layer.w_off, pbuf, layer.b_off,
                         wbuf, ws.act[i], N, _LIN if a == _SOFTMAX else a, tpi))
             self.sites.append(s)
@@ -244,12 +292,11 @@ class _Plan:
     def point(self, row0: int) -> None:
         """Aim the data-reading sites at sample ``row0`` of the data."""
         d = self.data
-        xo = d.x_off + row0 * d.in_features
         a = self.x_site.args
-        self.x_site.set(a[:4] + (xo,) + a[5:])
+        self.x_site.set(a[:4] + (d.xt_off + row0,) + a[5:])
         if self.bx_site is not None:
             b = self.bx_site.args
-            self.bx_site.set(b[:4] + (xo,) + b[5:])
+            self.bx_site.set(b[:4] + (d.x_off + row0 * d.in_features,) + b[5:])
         if self.loss_site is not None:
             a = list(self.loss_site.args)
             a[5] = d.y_off + row0 * d.y_width
@@ -553,7 +600,7 @@ class Network:
             ws = self._workspace(bs, False)
             data = self._data("aux", n)
             try:
-                cl.enqueue_copy(rt.queue, data.buf, arr, is_blocking=False)
+                data.upload(arr, None)
                 for r0 in range(0, n, bs):
                     B = min(bs, n - r0)
                     p = self._plan(ws, B, data, "predict")
@@ -569,16 +616,19 @@ class Network:
 
     def _data(self, slot: str, n: int) -> _Data:
         """The device buffer for ``n`` samples kept in ``slot`` (train, val, aux): reused
-        while it is large enough, so repeated calls allocate nothing and reuse their
-        prepared launches."""
+        while it holds exactly n (train: shuffled on the device) or at least n samples, so
+        repeated calls allocate nothing and reuse their prepared launches."""
         d = self._datas.get(slot)
-        if d is not None and d.cap >= n:
+        train = slot == "train"
+        if d is not None and (d.cap == n if train else d.cap >= n):
             d.n = n
             return d
         if d is not None:
             self._drop_plans(d)
             d.release()
-        d = _Data(self, n, self._y_width())
+        # float32 holds sample indices exactly below 2**24; beyond, shuffle on the host
+        d = _Data(self, n, self._y_width(),
+                  shuffled=train and (n < 2**24 or self.dtype == np.float64))
         self._datas[slot] = d
         return d
 
@@ -715,14 +765,15 @@ class Network:
                 optimizer._bind(self.params, self.grads)
                 full = self._plan(ws, B, data, "train")
                 last = self._plan(ws, rem, data, "train") if rem != B else full
+                if data.shuffled:
+                    data.upload_source(xh, yh)
                 for epoch in range(epochs):
                     lr = optimizer._start_epoch(epoch)
-                    if shuffle:
-                        perm = rng.permutation(n)
-                        xe, ye = xh[perm], yh[perm]
+                    perm = rng.permutation(n) if shuffle else np.arange(n)
+                    if data.shuffled:
+                        data.shuffle(perm.astype(self.dtype))
                     else:
-                        xe, ye = xh, yh
-                    data.upload(np.ascontiguousarray(xe), np.ascontiguousarray(ye))
+                        data.upload(np.ascontiguousarray(xh[perm]), np.ascontiguousarray(yh[perm]))
                     with rt._lock:
                         for s in range(steps):
                             p = full if s < steps - 1 else last

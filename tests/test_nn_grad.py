@@ -136,3 +136,31 @@ def test_float32_gradients_close_to_float64(rt):
                                rtol=1e-4, atol=1e-6)
     assert isinstance(net.layers[0].grad_weights, clnn.Matrix)
     net.release()
+
+
+@pytest.mark.parametrize("tun", [
+    {"VW": 1, "RB": 1, "CB": 1, "FJ": 1, "FV": 1, "JB": 1, "XB": 1, "KV": 1, "WGS": 16,
+     "ITEMS": 1 << 20},
+    {"VW": 2, "RB": 3, "CB": 2, "FJ": 3, "FV": 3, "JB": 3, "XB": 5, "KV": 3, "WGS": 4,
+     "ITEMS": 3},
+], ids=["gpu-like", "odd"])
+def test_other_tunables(device, tmp_path, monkeypatch, tun):
+    """Tunables from a (private) tuning database: GPU-like scalar kernels with work-groups,
+    and odd tile shapes with several tiles per work-item; the same gradients."""
+    if not device.fp64:
+        pytest.skip(f"finite differences need float64: {device.name!r} lacks cl_khr_fp64")
+    from clnn import tuning
+
+    monkeypatch.setenv("CLNN_TUNING_DB", str(tmp_path / "tuning.json"))
+    tuning.store(device, "nn", "dense", "double", tuning.ANY, tun)
+    tuning.store(device, "optim", "flat", "double", tuning.ANY,
+                 {"VW": tun["VW"], "WGS": tun["WGS"]})
+    with clnn.Runtime(device) as rt:
+        assert clnn.nn._kernels.kernels(rt, np.float64).p == tun
+        _check(rt, ("relu", "tanh", "softmax"), (7, 11, 5, 3), "cross_entropy", 9, seed=4)
+        _check(rt, ("sigmoid", "linear"), (2, 9, 2), "mse", 13, seed=5)
+        g = np.linspace(-1, 1, 1023)
+        with rt.vector(np.zeros(1023), dtype=np.float64) as p, rt.vector(g) as gd:
+            opt = clnn.optim.Adam(0.1)
+            opt.step(p, gd)
+            np.testing.assert_allclose(p.to_numpy(), -0.1 * g / (np.abs(g) + 1e-8), rtol=1e-9)

@@ -7,9 +7,14 @@ batch size and reused by every step: training keeps each layer's output (the bac
 needs them) and ping-pongs two delta buffers between consecutive layers; inference ping-pongs
 two activation buffers.
 
-A training step is ``L`` forward launches, one fused loss launch, ``L`` backward launches
-(each computes dW, db and the next delta together) and one optimizer launch, enqueued without
-waiting; the loss of every sample is written on the device and read back once per epoch.
+Training data go to the device once per ``fit`` (an unshuffled source copy); each epoch
+uploads only the permutation and one gather launch copies the samples into the preallocated
+epoch buffers, row-major and transposed (the first layer's forward kernel reads the transposed
+copy: an outer product without reductions). A step is then ``L`` forward launches, one fused
+loss launch (softmax + cross-entropy or squared error, with the output layer's derivative),
+``L`` backward launches (each computes dW, db and the previous layer's delta together) and
+one optimizer launch, all enqueued without waiting; every sample's loss is written on the
+device and read back once per epoch.
 
 Example:
     >>> import clnn, numpy as np

@@ -161,3 +161,38 @@ def test_missing_mpi4py_under_mpiexec_is_said_once(tmp_path):
     r, _ = _run(["-m", "clnn.distributed"], n=2, PYTHONPATH=_without_mpi4py(tmp_path))
     assert r.returncode == 2
     assert r.stderr.count("needs mpi4py") == 1, r.stderr
+
+
+HAVE_EXAMPLES = all(importlib.util.find_spec(m) is not None
+                    for m in ("sklearn", "matplotlib", "tqdm"))
+
+
+@needs_mpi
+@pytest.mark.skipif(not HAVE_EXAMPLES, reason="the examples extra (scikit-learn, matplotlib, "
+                    "tqdm) is not installed")
+def test_train_digits_on_two_ranks_reaches_97_percent(tmp_path):
+    out = tmp_path / "digits.png"
+    r, _ = _run(["-m", "clnn", "train", "digits", "--distributed", "--quiet", "--out",
+                 str(out)], n=2, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = r.stdout
+    assert text.count("test accuracy:") == 1, text  # rank 0 prints, alone
+    assert "data-parallel over 2 MPI ranks" in text
+    acc = float(text.split("test accuracy:")[1].split("%")[0])
+    assert acc >= 97.0, text
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@needs_mpi
+def test_bench_train_distributed_reports_1_and_2_ranks(tmp_path):
+    js = tmp_path / "dist.json"
+    r, _ = _run(["-m", "clnn", "bench", "train", "--distributed", "--rounds", "1",
+                 "--repeat", "1", "--batch-sizes", "256", "--json", str(js)], timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    import json
+
+    res = json.loads(js.read_text())["results"]
+    assert [x["ranks"] for x in res] == [1, 2]
+    assert all(x["samples_s"] > 0 for x in res)
+    assert res[1]["allreduce_s"] > 0 and res[1]["allreduce_alone_s"] > 0
+    assert "allreduce ms/epoch" in r.stdout

@@ -156,3 +156,27 @@ def test_layer_and_network_errors(rt):
     net.release()
     with pytest.raises(clnn.ReleasedError):
         d.weights.to_numpy()
+
+
+def test_network_with_block_releases_everything(rt):
+    before = len(rt._arrays)
+    with Network(rt, [Dense(3, 4, "relu"), Dense(4, 2)], seed=0) as net:
+        net.fit(np.ones((10, 3)), np.zeros((10, 2)), epochs=1, verbose=False)
+        net.predict(np.ones(3))
+        assert len(rt._arrays) > before
+    assert len(rt._arrays) == before
+    with pytest.raises(clnn.ReleasedError):
+        net.predict(np.ones((1, 3)))
+    net.release()  # harmless twice
+
+
+def test_released_runtime_gives_released_error(device):
+    with clnn.Runtime(device) as r2:
+        net = Network(r2, [Dense(2, 2, "softmax")], loss="cross_entropy", seed=0)
+        net.fit(np.ones((4, 2)), [0, 1, 0, 1], epochs=1, verbose=False)
+    for call in (lambda: net.predict(np.ones((1, 2))), lambda: net.predict(np.ones(2)),
+                 lambda: net.fit(np.ones((4, 2)), [0, 1, 0, 1], verbose=False),
+                 lambda: net.evaluate(np.ones((4, 2)), [0, 1, 0, 1]),
+                 lambda: net.layers[0].weights):
+        with pytest.raises(clnn.ReleasedError):
+            call()

@@ -406,8 +406,21 @@ class Network:
         return (f"<clnn.nn.Network [{inner}], loss={self.loss!r}, {self.dtype.name}, "
                 f"{self.n_params} parameters>")
 
+    def _live(self) -> None:
+        """Raise ReleasedError when the network or its runtime was released."""
+        self.params._live()
+        self.grads._live()
+
+    def __enter__(self) -> Network:
+        self._live()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
     def release(self) -> None:
-        """Free the device memory of the network (parameters, gradients, workspaces)."""
+        """Free the device memory of the network (parameters, gradients, workspaces, data
+        buffers); harmless twice. A network is also a ``with`` block that releases it."""
         for ws in self._ws.values():
             ws.release()
         self._ws.clear()
@@ -538,6 +551,7 @@ class Network:
             ...     print(net.forward(rt.matrix([[1, 2, 3]])).shape)
             (1, 2)
         """
+        self._live()
         if not isinstance(x, (Matrix, Vector)):
             raise OperandError(f"forward: x must be a clnn.Vector or clnn.Matrix, got "
                                f"{type(x).__name__}; use predict() for numpy data")
@@ -589,6 +603,7 @@ class Network:
         """Outputs for numpy inputs: (samples, features) -> (samples, outputs), or one
         sample (features,) -> (outputs,) through the gemv path. Softmax layers give
         probabilities."""
+        self._live()
         arr = self._host_x(x, "predict")
         if arr.ndim == 1:
             with self._lock:
@@ -644,6 +659,7 @@ class Network:
 
     def evaluate(self, x: Any, y: Any, batch_size: Optional[int] = None) -> Dict[str, float]:
         """``{"loss": ..., metric: ...}`` over the samples (metric: accuracy or rmse)."""
+        self._live()
         xh = self._host_x(x, "evaluate", ndim=2)
         yh = self._host_y(y, len(xh), "evaluate")
         n = len(xh)
@@ -679,6 +695,7 @@ class Network:
         """One forward + backward pass over all the samples as one batch: fills every
         layer's ``grad_weights``/``grad_bias`` and returns the loss (and dLoss/dx when
         ``input_grad``)."""
+        self._live()
         xh = self._host_x(x, "gradient", ndim=2)
         yh = self._host_y(y, len(xh), "gradient")
         n = len(xh)
@@ -723,6 +740,7 @@ class Network:
         batch of ``batch_size`` rows across replicas and sum their gradients before each
         step, so training matches one device (see :mod:`clnn.parallel`).
         """
+        self._live()
         if devices is not None or comm is not None:
             from ..parallel import fit_data_parallel
 
@@ -810,6 +828,7 @@ class Network:
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path: str) -> None:
         """Write architecture and weights to one ``.npz`` file, atomically."""
+        self._live()
         from .io import save
 
         save(self, path)

@@ -159,12 +159,13 @@ def test_layer_and_network_errors(rt):
 
 
 def test_network_with_block_releases_everything(rt):
-    before = len(rt._arrays)
     with Network(rt, [Dense(3, 4, "relu"), Dense(4, 2)], seed=0) as net:
         net.fit(np.ones((10, 3)), np.zeros((10, 2)), epochs=1, verbose=False)
         net.predict(np.ones(3))
-        assert len(rt._arrays) > before
-    assert len(rt._arrays) == before
+        owned = [net.params, net.grads, net._vin, net._vws.vec]
+        owned += [ws.vec for ws in net._ws.values()] + [d.vec for d in net._datas.values()]
+        assert len(owned) >= 6 and not any(a.released for a in owned)
+    assert all(a.released for a in owned)
     with pytest.raises(clnn.ReleasedError):
         net.predict(np.ones((1, 3)))
     net.release()  # harmless twice

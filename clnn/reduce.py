@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import numpy as np
+import pyopencl as cl
 
 from . import checks
 from .array import Matrix, Vector
@@ -42,19 +43,23 @@ AnyArray = Union[Vector, Matrix]
 
 
 def reduce_defaults(device, variant: str, dtype: str) -> dict:
-    """CPUs: one work-item per output (or per VW outputs), vector loads of at most 256 bits.
-    GPUs: a work-group of WGS per output when reducing along contiguous memory."""
+    """CPUs: one work-item per output (or per VW outputs), wide vectors (two AVX2 registers
+    give two independent chains). GPUs: a work-group of WGS per output when reducing along
+    contiguous memory. VWI: the vector width of argmax (index vectors cost registers).
+    RPB: rows per block of the two-stage "across" reduction."""
     if device.type == "CPU":
-        return {"VW": 8 if dtype == "float" else 4, "WGS": 1}
+        f = dtype == "float"
+        return {"VW": 16 if f else 8, "VWI": 8 if f else 4, "WGS": 1, "RPB": 16}
     wgs = 1 << (min(128, device.max_work_group_size).bit_length() - 1)
-    return {"VW": 1, "WGS": wgs}
+    return {"VW": 1, "VWI": 1, "WGS": wgs, "RPB": 256}
 
 
 def _validate(device, variant: str, dtype: str, p: dict) -> None:
     if p["WGS"] & (p["WGS"] - 1):
         raise ValueError(f"WGS={p['WGS']} is not a power of two")
-    if p["VW"] not in (1, 2, 4, 8, 16):
-        raise ValueError(f"VW={p['VW']} is not 1, 2, 4, 8 or 16")
+    for k in ("VW", "VWI"):
+        if p[k] not in (1, 2, 4, 8, 16):
+            raise ValueError(f"{k}={p[k]} is not 1, 2, 4, 8 or 16")
 
 
 register_defaults("reduce", reduce_defaults, _validate)
@@ -67,9 +72,10 @@ def _plan(rt, op: str, variant: str, dtype: np.dtype, unit: bool, aligned: bool)
         rtype = real_type(dtype)
         p = tuned_params(rt.device, "reduce", variant, rtype)
         k = rt.programs.kernel("reduce.cl.mako", f"reduce_{variant}", dtype=rtype, op=op,
-                               variant=variant, UNIT=unit, ALIGNED=aligned, VW=p["VW"],
+                               variant=variant, UNIT=unit, ALIGNED=aligned, VW=_vw(p, op),
                                WGS=p["WGS"] if variant == "along" else 1)
-        got = (Plan(rt, k, [_I, _I, None, _I, _I, _I, None, _I, _I], p), p)
+        types = [_I, _I, None, _I, _I, _I, None, _I, _I]
+        got = (Plan(rt, k, types + ([_I, _I] if variant == "across" else []), p), p)
         rt._plans[key] = got
     return got
 
@@ -78,13 +84,17 @@ def _params(rt, dtype: np.dtype, variant: str) -> dict:
     return tuned_params(rt.device, "reduce", variant, real_type(dtype))
 
 
+def _vw(p: dict, op: str) -> int:
+    return p["VWI"] if op == "argmax" else p["VW"]
+
+
 def launch_axis(op: str, buf_owner, off: int, sk: int, sr: int, K: int, R: int,
                 out: Vector) -> Vector:
     """Enqueue ``out[k] := op_r A[off + k*sk + r*sr]`` (operands already checked)."""
     rt = out.runtime
     variant = "along" if sr == 1 or sk != 1 else "across"
     unit = (sr if variant == "along" else sk) == 1
-    vw = _params(rt, out.dtype, variant)["VW"]
+    vw = _vw(_params(rt, out.dtype, variant), op)
     other = sk if variant == "along" else sr
     aligned = unit and vw > 1 and off % vw == 0 and (other % vw == 0 or (
         K == 1 if variant == "along" else R == 1))
@@ -92,9 +102,33 @@ def launch_axis(op: str, buf_owner, off: int, sk: int, sr: int, K: int, R: int,
     args = (K, R, buf_owner._buf, off, sk, sr, out._owner._buf, out.offset, out.stride)
     if variant == "along":
         plan.launch((K * p["WGS"],), (p["WGS"],), args)
-    else:
-        plan.launch((-(-K // p["VW"]),), None, args)
+        return out
+    gk = -(-K // vw)
+    rpb = p["RPB"]
+    if op == "argmax" or R <= 2 * rpb:
+        plan.launch((gk, 1), None, args + (R, 0))
+        return out
+    # two stages: per-block partials of rpb rows into scratch (a G x K row matrix), then the
+    # G partials of each output
+    G = -(-R // rpb)
+    with rt._lock:
+        scratch = _scratch(rt, out.dtype, G * K)
+        plan.launch((gk, G), None, (K, R, buf_owner._buf, off, sk, sr, scratch, 0, 1, rpb, K))
+        plan2, _ = _plan(rt, op, "across", out.dtype, True, vw > 1 and K % vw == 0)
+        plan2.launch((gk, 1), None, (K, G, scratch, 0, 1, K, out._owner._buf, out.offset,
+                                     out.stride, G, 0))
     return out
+
+
+def _scratch(rt, dtype: np.dtype, nelem: int):
+    """A device buffer of at least ``nelem`` elements, kept per runtime (grown on demand)."""
+    key = ("reduce-scratch", dtype)
+    buf = rt._plans.get(key)
+    if buf is None or buf.size < nelem * dtype.itemsize:
+        size = nelem if nelem > 1 << 16 else 1 << 16  # (max is clnn.max in this module)
+        buf = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE, size * dtype.itemsize)
+        rt._plans[key] = buf
+    return buf
 
 
 def _axis(op: str, a: AnyArray, axis, out: Optional[Vector]):

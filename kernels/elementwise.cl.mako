@@ -50,8 +50,9 @@ Entry point: elementwise_map; global size (ceil(N / BS) rounded up to WGS, M).
      CLNN_LOG   Cephes logf: x = m 2^e with m in [sqrt(1/2), sqrt(2)) from the bits (subnormals
                 scaled by 2^23 first), a degree-8 polynomial in m - 1; 0 -> -inf, x < 0 or NaN
                 -> NaN, inf -> inf. Within 2 ulp.
-     CLNN_TANH  |x| < 0.625: an odd polynomial (Cephes tanhf; double: Cephes' rational);
-                else 1 - 2 / (exp(2|x|) + 1) with x's sign: exactly +-1 when saturated.
+     CLNN_TANH  float: an odd 13/6 rational minimax fit in x clamped to +-7.9053 (as in Eigen,
+                XLA, MLAS), within 6 ulp, exactly +-1 from |x| = 9; double: |x| < 0.625
+                Cephes' rational, else 1 - 2 / (exp(2|x|) + 1) with x's sign.
    In double, CLNN_EXP and CLNN_LOG are the builtins (calls on PoCL; VW stays within 256
    bits for them). */
 #define CLNN_ABS(x, T) ((x) < (T)0 ? -(x) : (x))
@@ -86,8 +87,19 @@ Entry point: elementwise_map; global size (ceil(N / BS) rounded up to WGS, M).
 #define CLNN_LOG(x, T, FT, IT) ((x) == (T)0 ? (T)(-INFINITY) : ((((x) < (T)0) | ((x) != (x))) \
     ? (T)(NAN) : ((x) == (T)(INFINITY) ? (x) : CLNN_LOG1(x, CLNN_LOGX(x, T), T, FT, IT))))
 
-#define CLNN_TANH_P(z) (((((real)-5.70498872745E-3 * (z) + (real)2.06390887954E-2) * (z) \
-    - (real)5.37397155531E-2) * (z) + (real)1.33314422036E-1) * (z) - (real)3.33332819422E-1)
+/* tanh: an odd rational of degrees 13/6 in x clamped to +-7.90531110763549805 (the minimax
+   fit Eigen, XLA and MLAS use), within 6 ulp; exactly +-1 from |x| = 9, where tanh rounds to
+   +-1 in float */
+#define CLNN_TANH_C(x, T) ((x) > (T)7.90531110763549805f ? (T)7.90531110763549805f \
+    : ((x) < (T)-7.90531110763549805f ? (T)-7.90531110763549805f : (x)))
+#define CLNN_TANH_N(z) ((((((-2.76076847742355e-16f * (z) + 2.00018790482477e-13f) * (z) \
+    - 8.60467152213735e-11f) * (z) + 5.12229709037114e-08f) * (z) + 1.48572235717979e-05f) \
+    * (z) + 6.37261928875436e-04f) * (z) + 4.89352455891786e-03f)
+#define CLNN_TANH_D(z) (((1.19825839466702e-06f * (z) + 1.18534705686654e-04f) * (z) \
+    + 2.26843463243900e-03f) * (z) + 4.89352518554385e-03f)
+#define CLNN_TANH2(c) ((c) * CLNN_TANH_N((c) * (c)) / CLNN_TANH_D((c) * (c)))
+#define CLNN_TANH(x, T, FT, IT) ((x) >= (T)9 ? (T)1 : ((x) <= (T)-9 ? (T)-1 \
+    : CLNN_TANH2(CLNN_TANH_C(x, T))))
 %else:
 #define CLNN_EXP(x, T, FT, IT) exp(x)
 #define CLNN_LOG(x, T, FT, IT) log(x)
@@ -95,12 +107,12 @@ Entry point: elementwise_map; global size (ceil(N / BS) rounded up to WGS, M).
     - (real)9.92877231001918586564E1) * (z) - (real)1.61468768441708447952E3) \
     / ((((z) + (real)1.12811678491632931402E2) * (z) + (real)2.23548839060100448583E3) * (z) \
     + (real)4.84406305325125486048E3))
-%endif
 #define CLNN_TANH_BIG(ax, T, FT, IT) ((T)1 - (T)2 / (CLNN_EXP((T)2 * (ax), T, FT, IT) + (T)1))
 #define CLNN_TANH(x, T, FT, IT) (CLNN_ABS(x, T) < (T)0.625 \
     ? (x) + (x) * ((x) * (x)) * CLNN_TANH_P((x) * (x)) \
     : ((x) < (T)0 ? -CLNN_TANH_BIG(CLNN_ABS(x, T), T, FT, IT) \
                   : CLNN_TANH_BIG(CLNN_ABS(x, T), T, FT, IT)))
+%endif
 <%
     names = "abc"[:len(kinds)]
     def vload(x, kind, j):
@@ -138,7 +150,7 @@ void elementwise_map(const int M, const int N, const real alpha, const real beta
     const int o = get_global_id(1);
     const int j0 = get_global_id(0) * ${BS};
     if (j0 >= N) return;
-    const int j1 = min(j0 + ${BS}, N);
+    const int j1 = j0 + ${BS} < N ? j0 + ${BS} : N;  /* min() is a call on PoCL */
     __global real* op = out + offo + (size_t)o * soo;
 %for x, kind in zip(names, kinds):
     __global const real* ${x}p = ${x} + off${x} + (size_t)o * so${x};

@@ -26,7 +26,12 @@ Render parameters:
 
 Kernel arguments (both variants):
   int K, int R, global real* A, int offA, int sk, int sr, global real* out, int offo, int inco
-Global size: "along" K*WGS (local WGS); "across" ceil(K / VW).
+  "across" also: int rpb, int obs -- work-items (i, g) reduce rows [g*rpb, g*rpb + rpb) and
+  write out[offo + g*obs + k*inco]: with rpb < R a first stage writes per-block partials
+  (few rows per work-item: few pages, so few TLB misses on long strided walks), which a
+  second launch over the small partial matrix reduces (sum, max; rpb = R, obs = 0 is one
+  stage).
+Global size: "along" K*WGS (local WGS); "across" (ceil(K / VW), ceil(R / rpb)).
 </%doc>
 <%include file="common.cl.mako"/>
 <%
@@ -158,27 +163,32 @@ void reduce_along(const int K, const int R, __global const real* restrict A, con
 %else:
 __kernel void reduce_across(const int K, const int R, __global const real* restrict A,
                             const int offA, const int sk, const int sr,
-                            __global real* restrict out, const int offo, const int inco)
+                            __global real* restrict out, const int offo, const int inco,
+                            const int rpb, const int obs)
 {
     const int k0 = get_global_id(0) * ${VW};
     if (k0 >= K) return;
-    __global const real* a = A + offA + (size_t)k0 * sk;
+    /* rows [g*rpb, g*rpb + rpb) of block g; its results go to out + g*obs */
+    const int g = get_global_id(1);
+    const int rend = R - g * rpb < rpb ? R - g * rpb : rpb;
+    __global const real* a = A + offA + (size_t)k0 * sk + (size_t)g * rpb * sr;
+    out += (size_t)g * obs;
     if (k0 + ${VW} <= K) {
 %if op == "sum":
         realV s = (realV)(0), c = (realV)(0);
-        for (int r = 0; r < R; ++r)
+        for (int r = 0; r < rend; ++r)
             KAHAN_ADD(s, c, ${vload("(a + (size_t)r * sr)", "sk")});
         const realV res = s - c;
 %elif op == "max":
         realV res = (realV)(-INFINITY);
-        for (int r = 0; r < R; ++r) {
+        for (int r = 0; r < rend; ++r) {
             const realV x = ${vload("(a + (size_t)r * sr)", "sk")};
             res = TAKES(x, res) ? x : res;
         }
 %else:
         realV bv = (realV)(-INFINITY);
         realV res = (realV)(0);
-        for (int r = 0; r < R; ++r) {
+        for (int r = 0; r < rend; ++r) {
             const realV x = ${vload("(a + (size_t)r * sr)", "sk")};
 %if VW > 1:
             const idxV upd = ((x > bv) | ISNAN(x)) & ~ISNAN(bv);
@@ -202,19 +212,19 @@ __kernel void reduce_across(const int K, const int R, __global const real* restr
             __global const real* ak = a + (size_t)(k - k0) * sk;
 %if op == "sum":
             real s = 0, c = 0;
-            for (int r = 0; r < R; ++r)
+            for (int r = 0; r < rend; ++r)
                 KAHAN_ADD(s, c, ak[(size_t)r * sr]);
             const real res = s - c;
 %elif op == "max":
             real res = -INFINITY;
-            for (int r = 0; r < R; ++r) {
+            for (int r = 0; r < rend; ++r) {
                 const real x = ak[(size_t)r * sr];
                 res = TAKES(x, res) ? x : res;
             }
 %else:
             real bv = -INFINITY;
             real res = 0;
-            for (int r = 0; r < R; ++r) {
+            for (int r = 0; r < rend; ++r) {
                 const real x = ak[(size_t)r * sr];
                 if ((x > bv || ISNAN(x)) && !ISNAN(bv)) { bv = x; res = (real)r; }
             }

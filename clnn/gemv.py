@@ -388,8 +388,8 @@ gemv = mv
 
 
 # ---- tuning hooks (clnn tune gemv) ---------------------------------------------------------
-_TUNE_SHAPES = {"small": (256, 256), "large": (2048, 2048), "tall": (65536, 16),
-                "wide": (16, 65536)}
+_TUNE_SHAPES = {"small": (256, 256), "large": (4096, 4096), "tall": (262144, 16),
+                "wide": (16, 262144)}
 _QUICK_SHAPES = {"small": (128, 128), "large": (1024, 1024), "tall": (16384, 8),
                  "wide": (8, 16384)}
 
@@ -435,41 +435,57 @@ def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dic
                 yield variant, sc, p
 
 
-def _bench(rt, variant: str, dtype: str, sc: str, p: dict, quick: bool = False) -> float:
-    """Median seconds of one mv with exactly ``p`` (checked once against numpy)."""
-    from .bench.timing import interleaved
-
-    m, n = (_QUICK_SHAPES if quick else _TUNE_SHAPES).get(sc, (1024, 1024))
-    dt = np.dtype(_NP[dtype])
-    rng = np.random.default_rng(0)
-    A = rng.standard_normal((m, n)).astype(dt)
-    xh = rng.standard_normal(n).astype(dt)
-    # variant "col" is the layout the kernel sees: a col-major matrix
-    with rt.matrix(A, layout=variant) as a, rt.vector(xh) as x, rt.vector(m, dtype=dt) as y:
-        al = (a.offset | a.ld) & 15
-        c = _build_call(rt, variant, dt, m, n, al, True, True, True, forced=p)
-        _enqueue(rt, c, a, x, y, 1.0, 0.0)
-        got = y.to_numpy()
+def _bench_data(rt, variant: str, dtype: str, sc: str, quick: bool) -> tuple:
+    """The operands of one tuning group, made once and kept on the runtime (released with
+    it): host A and x, the reference result and its scale, device a, x and y."""
+    cache = _cache(rt)
+    key = ("tune-data", variant, dtype, sc, quick)
+    got = cache.get(key)
+    if got is None:
+        for k in [k for k in cache if isinstance(k, tuple) and k[:1] == ("tune-data",)]:
+            for arr in cache.pop(k)[2:]:
+                arr.release()  # one group at a time: large classes are big
+        m, n = (_QUICK_SHAPES if quick else _TUNE_SHAPES).get(sc, (1024, 1024))
+        dt = np.dtype(_NP[dtype])
+        rng = np.random.default_rng(0)
+        A = rng.standard_normal((m, n)).astype(dt)
+        xh = rng.standard_normal(n).astype(dt)
         ref = A.astype(np.float64) @ xh.astype(np.float64)
         scale = np.abs(A).astype(np.float64) @ np.abs(xh).astype(np.float64)
-        tol = (1e-4 if dtype == "float" else 1e-12) * np.sqrt(n)
-        if not np.all(np.abs(got - ref) <= tol * scale + 1e-30):
-            raise AssertionError("wrong result")
-        q = rt.queue
-        t0 = time.perf_counter()
-        for _ in range(3):
+        # variant "col" is the layout the kernel sees: a col-major matrix
+        got = ((ref, scale), n, rt.matrix(A, layout=variant), rt.vector(xh),
+               rt.vector(m, dtype=dt))
+        cache[key] = got
+    return got
+
+
+def _bench(rt, variant: str, dtype: str, sc: str, p: dict, quick: bool = False) -> float:
+    """Median seconds per call of mv with exactly ``p`` on a problem of size class ``sc``
+    (back-to-back calls, one finish), checked once against numpy. The ``clnn tune`` hook."""
+    from .bench.timing import interleaved
+
+    (ref, scale), n, a, x, y = _bench_data(rt, variant, dtype, sc, quick)
+    al = (a.offset | a.ld) & 15
+    c = _build_call(rt, variant, a.dtype, a.m, a.n, al, True, True, True, forced=p)
+    _enqueue(rt, c, a, x, y, 1.0, 0.0)
+    got = y.to_numpy()
+    tol = (1e-4 if dtype == "float" else 1e-12) * np.sqrt(n)
+    if not np.all(np.abs(got - ref) <= tol * scale + 1e-30):
+        raise AssertionError("wrong result")
+    q = rt.queue
+    t0 = time.perf_counter()
+    for _ in range(3):
+        _enqueue(rt, c, a, x, y, 1.0, 0.0)
+    q.finish()
+    # back-to-back calls, one finish: small sizes measure the steady state, not latency
+    batch = int(max(1, min(500, 2e-3 / max((time.perf_counter() - t0) / 3, 1e-7))))
+
+    def run() -> None:
+        for _ in range(batch):
             _enqueue(rt, c, a, x, y, 1.0, 0.0)
         q.finish()
-        # back-to-back calls, one finish: small sizes measure the steady state, not latency
-        batch = int(max(1, min(500, 2e-3 / max((time.perf_counter() - t0) / 3, 1e-7))))
 
-        def run() -> None:
-            for _ in range(batch):
-                _enqueue(rt, c, a, x, y, 1.0, 0.0)
-            q.finish()
-
-        return interleaved({"c": run}, repeat=5 if quick else 7,
-                           number={"c": 1})["c"] / batch
+    return interleaved({"c": run}, repeat=5 if quick else 9, number={"c": 1})["c"] / batch
 
 
 try:

@@ -25,8 +25,9 @@ The contract of the two functions:
     ``AssertionError`` when the candidate is wrong or cannot build; such a candidate is
     skipped, never stored. It may return ``float("inf")`` to reject a candidate.
 
-The tuner times every candidate of one (variant, dtype, size_class) group, keeps the fastest,
-and writes it with :func:`clnn.tuning.store` into the per-user tuning database (see
+The tuner times every candidate of one (variant, dtype, size_class) group, re-times the three
+fastest and the defaults twice more in alternation, keeps the one with the best median, and
+writes it with :func:`clnn.tuning.store` into the per-user tuning database (see
 :mod:`clnn.tuning`: ``$CLNN_TUNING_DB``, else ``$XDG_CACHE_HOME/clnn/tuning.json``, else
 ``~/.cache/clnn/tuning.json``), keyed by device name, driver version, dtype, variant and size
 class. The defaults themselves are always among the measured candidates (the tuner adds them
@@ -154,6 +155,21 @@ def tune(rt: Any, family: str, dtypes: Iterable[str], quick: bool = False,
                 log(f"  {family}/{variant}/{dtype}/{sc}: no candidate ran; nothing stored")
                 continue
             timed.sort(key=lambda sp: sp[0])
+            # the machine's speed drifts: re-time the finalists (the best three and the
+            # defaults) in alternation and rank them by the median of their three timings
+            finalists = timed[:3] + [sp for sp in timed[3:] if _same(sp[1], base)]
+            if len(finalists) > 1:
+                runs = [[s] for s, _ in finalists]
+                for _ in range(2):
+                    for i, (_, p) in enumerate(finalists):
+                        try:
+                            runs[i].append(float(t.bench(rt, variant, dtype, sc, dict(p), **kw)))
+                        except (ClnnError, AssertionError):
+                            runs[i].append(math.inf)
+                finalists = [(sorted(r)[1], p) for r, (_, p) in zip(runs, finalists)]
+                finalists.sort(key=lambda sp: sp[0])
+                timed = finalists + [sp for sp in timed if not any(sp[1] is q for _, q in
+                                                                   finalists)]
             best_s, best = timed[0]
             base_s = next((s for s, p in timed if _same(p, base)), math.inf)
             rec = {"family": family, "variant": variant, "dtype": dtype, "size_class": sc,

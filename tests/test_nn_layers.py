@@ -181,3 +181,24 @@ def test_released_runtime_gives_released_error(device):
                  lambda: net.layers[0].weights):
         with pytest.raises(clnn.ReleasedError):
             call()
+
+
+def test_batch_path_agrees_with_library_mm_and_mv(rt):
+    """The fused batch kernels give what clnn.mm (and per sample clnn.mv) plus bias and
+    activation give."""
+    rng = np.random.default_rng(4)
+    net = Network(rt, [Dense(13, 21, "sigmoid"), Dense(21, 6, "tanh")], seed=2)
+    x = rng.normal(size=(40, 13)).astype(np.float32)
+    a = x
+    for layer in net.layers:
+        with rt.matrix(a) as ad:
+            z = clnn.mm(ad, layer.weights.T)
+            a = reference(layer.activation, z.to_numpy() + layer.bias.to_numpy())
+            z.release()
+    close(net.predict(x), a, np.float32, 21)
+    h = x[5]
+    for layer in net.layers:
+        with rt.vector(h) as hv, clnn.mv(layer.weights, hv) as z:
+            h = reference(layer.activation, z.to_numpy() + layer.bias.to_numpy())
+    close(net.predict(x[5]), h, np.float32, 21)
+    net.release()

@@ -28,12 +28,11 @@ from typing import Optional
 
 import numpy as np
 
-from . import checks
+from . import checks, tuning
 from .array import Matrix
 from .devices import DeviceInfo, cl_device
 from .launch import Plan, real_type, round_up
 from .tuning import ANY, register_defaults
-from .tuning import params as tuned_params
 
 __all__ = ["mm", "gemm", "gemm_defaults", "size_class", "choose_variant"]
 
@@ -156,20 +155,59 @@ def _workspace(rt, role: str, nelem: int, dtype: np.dtype):
     return ws
 
 
-def _launch(rt, variant: str, p: dict, a: Matrix, b: Matrix, c: Matrix, alpha: float,
+class _Kernels:
+    """The built kernels of one (variant, dtype, tunables): what a call launches."""
+
+    __slots__ = ("variant", "params", "ref", "pack_a", "pack_b", "tile")
+
+    def __init__(self, rt, variant: str, dtype: np.dtype, p: dict):
+        rtype = real_type(dtype)
+        d = dtype.type
+        self.variant = variant
+        self.params = dict(p)
+        if variant == "ref":
+            self.ref = _kernel_plan(rt, "ref", rtype, p, [_I, _I, _I, d, None, _I, _I, _I,
+                                                          None, _I, _I, _I, d, None, _I, _I,
+                                                          _I])
+            return
+        self.pack_a = _kernel_plan(rt, "pack_a", rtype, p, [_I, _I, None, _I, _I, _I, None])
+        self.pack_b = _kernel_plan(rt, "pack_b", rtype, p, [_I, _I, None, _I, _I, _I, None])
+        self.tile = _kernel_plan(rt, "tile", rtype, p, [_I, _I, _I, d, None, None, d, None, _I,
+                                                        _I, _I, _I, _I])
+
+
+def _kernels(rt, variant: str, dtype: np.dtype, sc: str,
+             forced: Optional[dict] = None) -> _Kernels:
+    """The kernels for a call: forced tunables, or the looked-up ones (a tuned value the
+    driver refuses falls back to the defaults with a warning), cached on the runtime."""
+    if forced is not None:
+        return _Kernels(rt, variant, dtype, forced)
+    cache = rt._plans.get("gemm")
+    if cache is None:
+        cache = rt._plans["gemm"] = {}
+    key = (variant, dtype.char, sc, tuning.generation())
+    ks = cache.get(key)
+    if ks is None:
+        if len(cache) > 64:  # the tuning database changed many times: start over
+            cache.clear()
+        ks, _ = tuning.build_with_fallback(rt.device, "gemm", variant, real_type(dtype), sc,
+                                           lambda p: _Kernels(rt, variant, dtype, p))
+        cache[key] = ks
+    return ks
+
+
+def _launch(rt, ks: _Kernels, a: Matrix, b: Matrix, c: Matrix, alpha: float,
             beta: float) -> None:
     m, k = a.shape
     n = b.n
-    rtype = real_type(a.dtype)
     d = a.dtype.type
+    p = ks.params
     sa, sb, sc = _strides(a), _strides(b), _strides(c)
-    if variant == "ref":
-        plan = _kernel_plan(rt, "ref", rtype, p, [_I, _I, _I, d, None, _I, _I, _I, None, _I, _I,
-                                                  _I, d, None, _I, _I, _I])
+    if ks.variant == "ref":
         ts, wpt = p["TS"], p["WPT"]
-        plan.launch((round_up(m, ts), round_up(n, ts) // wpt), (ts, ts // wpt),
-                    (m, n, k, d(alpha), a._owner._buf, a.offset, *sa, b._owner._buf, b.offset,
-                     *sb, d(beta), c._owner._buf, c.offset, *sc))
+        ks.ref.launch((round_up(m, ts), round_up(n, ts) // wpt), (ts, ts // wpt),
+                      (m, n, k, d(alpha), a._owner._buf, a.offset, *sa, b._owner._buf,
+                       b.offset, *sb, d(beta), c._owner._buf, c.offset, *sc))
         return
     mr, nr, kb = p["MR"], p["NR"], p["KB"]
     mb, nb, kblocks = -(-m // mr), -(-n // nr), -(-k // kb)
@@ -177,19 +215,15 @@ def _launch(rt, variant: str, p: dict, a: Matrix, b: Matrix, c: Matrix, alpha: f
     mg = -(-mb // tpw)
     # row groups (of TPW panels) per chunk: as many as fit CACHE KiB of A panels (at least 1)
     rb = max(1, min(mg, p["CACHE"] * 1024 // (tpw * mr * k * a.dtype.itemsize)))
-    pack_a = _kernel_plan(rt, "pack_a", rtype, p, [_I, _I, None, _I, _I, _I, None])
-    pack_b = _kernel_plan(rt, "pack_b", rtype, p, [_I, _I, None, _I, _I, _I, None])
-    tile = _kernel_plan(rt, "tile", rtype, p, [_I, _I, _I, d, None, None, d, None, _I, _I, _I,
-                                               _I, _I])
     # the lock spans the three launches: another thread must not repack the workspace
     # between this call's packing and its multiplication
     with rt._lock:
         wa = _workspace(rt, "a", mb * mr * k, a.dtype)
         wb = _workspace(rt, "b", nb * nr * k, a.dtype)
-        pack_a.launch((kblocks, mb), (1, 1), (m, k, a._owner._buf, a.offset, *sa, wa._buf))
-        pack_b.launch((kblocks, nb), (1, 1), (n, k, b._owner._buf, b.offset, *sb, wb._buf))
-        tile.launch((mg * nb,), (1,), (m, n, k, d(alpha), wa._buf, wb._buf, d(beta),
-                                       c._owner._buf, c.offset, *sc, rb, tpw))
+        ks.pack_a.launch((kblocks, mb), (1, 1), (m, k, a._owner._buf, a.offset, *sa, wa._buf))
+        ks.pack_b.launch((kblocks, nb), (1, 1), (n, k, b._owner._buf, b.offset, *sb, wb._buf))
+        ks.tile.launch((mg * nb,), (1,), (m, n, k, d(alpha), wa._buf, wb._buf, d(beta),
+                                          c._owner._buf, c.offset, *sc, rb, tpw))
 
 
 def _check(a: Matrix, b: Matrix, out: Optional[Matrix], alpha, beta) -> tuple:
@@ -224,13 +258,12 @@ def _mm(a: Matrix, b: Matrix, out: Optional[Matrix], alpha, beta,
     rt = a.runtime
     if variant is None:
         variant = choose_variant(rt.device, m, n, k)
-    if params is None:
-        sc = size_class(m, n, k) if variant == "packed" else ANY
-        params = tuned_params(rt.device, "gemm", variant, real_type(a.dtype), sc)
+    sc = size_class(m, n, k) if variant == "packed" else ANY
+    ks = _kernels(rt, variant, a.dtype, sc, params)
     if out is None:
         out = rt.matrix((m, n), dtype=a.dtype)
         beta = 0.0
-    _launch(rt, variant, params, a, b, out, alpha, beta)
+    _launch(rt, ks, a, b, out, alpha, beta)
     return out
 
 

@@ -246,3 +246,71 @@ def test_bad_inputs(rt, device):
         np.testing.assert_array_equal(x.to_numpy(), np.arange(5))
         np.testing.assert_array_equal(res.to_numpy(), 7)
         np.testing.assert_array_equal(a.to_numpy(), snapshot)
+
+
+@pytest.mark.parametrize("style", ["gpu", "mixed"])
+def test_work_group_tunables(rt, rng, style):
+    """The work-group code paths (local-memory trees, grid-stride loops) that GPU tunables
+    select, run here on whatever device is present."""
+    from clnn import blas1 as b1
+    from clnn import elementwise as ew
+    from clnn import reduce as rd
+    from clnn import tuning
+
+    wide = style == "mixed"
+
+    def blas1_p(device, variant, dtype):
+        return {"WGS": 4 if wide else 64, "WGS2": 8 if wide else 32, "VW": 4 if wide else 1,
+                "NACC": 2 if wide else 1, "BLKV": 4, "MINCHUNK": 64, "MAXG": 16}
+
+    def ew_p(device, variant, dtype):
+        return {"WGS": 8 if wide else 64, "BS": 8 if wide else 1, "VW": 4 if wide else 1,
+                "VWM": 2 if wide else 1}
+
+    def rd_p(device, variant, dtype):
+        return {"VW": 4 if wide else 1, "VWI": 2 if wide else 1, "WGS": 8 if wide else 64,
+                "RPB": 8}
+
+    try:
+        tuning.register_defaults("blas1", blas1_p, b1._validate)
+        tuning.register_defaults("elementwise", ew_p)
+        tuning.register_defaults("reduce", rd_p, rd._validate)
+        tuning.clear_cache()
+        n = 3001
+        hx = rng.standard_normal(n).astype(np.float32)
+        hy = rng.standard_normal(n).astype(np.float32)
+        hx[17] = 1e25  # nrm2 through its scaled rescan
+        x64, y64 = _f64(hx, hy)
+        with rt.vector(hx) as x, rt.vector(hy) as y:
+            assert_close(clnn.dot(x[1:], y[:-1]), x64[1:] @ y64[:-1], np.float32,
+                         scale=np.abs(x64[1:] * y64[:-1]).sum())
+            assert_close(clnn.nrm2(x[::3]), np.linalg.norm(x64[::3]), np.float32, k=n)
+            assert_close(clnn.asum(y), np.abs(y64).sum(), np.float32)
+            assert clnn.iamax(y[5:]) == int(np.argmax(np.abs(hy[5:])))
+            assert clnn.max(y) == hy.max()
+            e = clnn.tanh(y[1:])
+            assert_close(e.to_numpy(), np.tanh(y64[1:]), np.float32)
+            e.release()
+            gen = tuning.generation()
+            used = [v for k, v in rt._plans.items() if k[0] == "blas1" and k[-1] == gen]
+            assert used and all(pl.params["WGS"] == (4 if wide else 64) for pl in used[0])
+        ha = rng.standard_normal((67, 45)).astype(np.float32)
+        with rt.matrix(ha) as a:
+            for axis in (0, 1):
+                assert_close(clnn.sum(a, axis=axis).to_numpy(), ha.astype(float).sum(axis=axis),
+                             np.float32, scale=np.abs(ha).sum(axis=axis))
+                np.testing.assert_array_equal(clnn.max(a.T, axis=axis).to_numpy(),
+                                              ha.T.max(axis=axis))
+                np.testing.assert_array_equal(clnn.argmax(a, axis=axis).to_numpy(),
+                                              np.argmax(ha, axis=axis))
+            hb = rng.standard_normal(45).astype(np.float32)
+            with rt.vector(hb) as bias:
+                got = clnn.add_bias(a, bias, axis=1, activation="sigmoid")
+                assert_close(got.to_numpy(), 1 / (1 + np.exp(-(ha.astype(float) + hb))),
+                             np.float32)
+                got.release()
+    finally:
+        tuning.register_defaults("blas1", b1.blas1_defaults, b1._validate)
+        tuning.register_defaults("elementwise", ew.elementwise_defaults)
+        tuning.register_defaults("reduce", rd.reduce_defaults, rd._validate)
+        tuning.clear_cache()

@@ -225,3 +225,23 @@ def test_two_pocl_devices_in_one_process():
     assert f[f.index("WORKERS") + 1] == "2"
     diff, scale = float(f[f.index("MAXDIFF") + 1]), float(f[f.index("SCALE") + 1])
     assert diff <= 2e-5 * scale, out
+
+
+def test_a_replica_that_drifts_is_brought_back(rt, device):
+    """Devices that round differently would let replicas drift apart: the end-of-epoch check
+    copies worker 0's weights over any replica that differs."""
+    from clnn.parallel import _check_replicas, _Worker
+
+    net = _xent(rt)
+    with clnn.Runtime(device) as r2:
+        twin = replicate(net, r2)
+        w = twin.params.to_numpy()
+        w[5] += 1e-3
+        twin.params.set(w)
+        stats = {"resyncs": 0}
+        workers = [_Worker(net, None, rt, False, 0), _Worker(twin, None, r2, False, 1)]
+        _check_replicas(workers, None, stats)
+        assert stats["resyncs"] == 1
+        assert np.array_equal(twin.params.to_numpy(), net.params.to_numpy())
+        _check_replicas(workers, None, stats)
+        assert stats["resyncs"] == 1

@@ -13,7 +13,7 @@ Entry points (g = G + wd * P, the L2-decayed gradient):
 
 Render parameters:
   dtype   "float" | "double"
-  VW      elements per work-item (tunable; 8 float, 4 double)
+  VW      elements per chunk (tunable; 8 float, 4 double)
 </%doc>
 <%include file="common.cl.mako"/>
 <%

@@ -85,12 +85,13 @@ _MATH = re.compile(r"\b(exp|log|tanh|CLNN_EXP|CLNN_LOG|CLNN_TANH)\(")
 
 
 def elementwise_defaults(device, variant: str, dtype: str) -> dict:
-    """CPUs: one work-item per block of BS contiguous elements with vector loads (VWM, the
-    width used when the map calls math builtins, stays within 256 bits: PoCL miscompiles
-    wider vectors passed to a call). GPUs: one element per work-item, neighbours adjacent."""
+    """CPUs: one work-item per block of BS contiguous elements with vector loads. VWM is the
+    width of maps with math functions: in float they are inline arithmetic (full width); in
+    double they call the builtins, so at most 256 bits (PoCL miscompiles wider vectors passed
+    to a call). GPUs: one element per work-item, neighbours adjacent."""
     if device.type == "CPU":
         f = dtype == "float"
-        return {"WGS": 1, "BS": 16384, "VW": 16 if f else 8, "VWM": 8 if f else 4}
+        return {"WGS": 1, "BS": 16384, "VW": 16 if f else 8, "VWM": 16 if f else 4}
     return {"WGS": 256, "BS": 1, "VW": 1, "VWM": 1}
 
 

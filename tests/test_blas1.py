@@ -314,3 +314,20 @@ def test_work_group_tunables(rt, rng, style):
         tuning.register_defaults("elementwise", ew.elementwise_defaults)
         tuning.register_defaults("reduce", rd.reduce_defaults, rd._validate)
         tuning.clear_cache()
+
+
+def test_bench_blas1_smoke(device, tmp_path, capsys):
+    """``clnn bench blas1`` runs end to end on a small size and writes its JSON."""
+    import json
+
+    from clnn.cli import main
+
+    out = tmp_path / "b1.json"
+    rc = main(["bench", "blas1", "--device", device.spec, "--quick", "--n", "3000",
+               "--repeat", "1", "--ops", "dot", "add", "rk", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "dot" in text and "numpy GB/s" in text
+    data = json.loads(out.read_text())
+    assert [r["op"].split()[0] for r in data["results"]] == ["dot", "rk", "add"]
+    assert all(r["rel_err"] < 1e-5 for r in data["results"])

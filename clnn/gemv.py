@@ -118,8 +118,8 @@ unroll the small dimension at compile time (one kernel build per small size)."""
 class _Call:
     """Everything one (layout, dtype, shape, alignment, strides) needs to launch."""
 
-    __slots__ = ("main", "gsize", "lsize", "bpg", "cps", "split", "sum", "sgsize", "chunk",
-                 "params", "nsplit")
+    __slots__ = ("main", "gsize", "lsize", "bpg", "cps", "split", "sum", "sgsize", "slsize",
+                 "chunk", "params", "nsplit")
 
     def __init__(self):
         self.sum = None
@@ -208,9 +208,13 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
             ks = rt.programs.kernel("gemv.cl.mako", "gemv_sum", dtype=rtype, layout=layout,
                                     SPLIT=c.split, XINC1=xinc1, **rp)
             c.sum = Plan(rt, ks, [_I, _I, _I, d, None, d, None, _I, _I], p)
-            groups = max(1, min(_div(m, 256), max(1, p["NG"])))
-            c.chunk = _div(m, groups)
-            c.sgsize = (_div(m, c.chunk),)
+            if p["WGS"] > 1:  # GPUs: one work-item per row, work-groups of WGS
+                c.chunk, c.slsize = 1, (p["WGS"],)
+                c.sgsize = (_div(m, p["WGS"]) * p["WGS"],)
+            else:  # CPUs: a few work-items, each a block of rows
+                groups = max(1, min(_div(m, 256), max(1, p["NG"])))
+                c.chunk, c.slsize = _div(m, groups), (1,)
+                c.sgsize = (_div(m, c.chunk),)
             c.nsplit = nsplit
         return c
 
@@ -271,7 +275,7 @@ def _enqueue(rt, c: _Call, a: Matrix, x: Vector, out: Vector, alpha: float,
         args = (m, a.n, 1.0, a._owner._buf, a.offset, a.ld, x._owner._buf, x.offset,
                 x.stride, 0.0, ws, 0, 1, c.bpg, c.cps)
         c.main.launch(c.gsize, c.lsize, args)
-        c.sum.launch(c.sgsize, (1,), (m, c.nsplit, c.chunk, alpha, ws, beta, out._owner._buf,
+        c.sum.launch(c.sgsize, c.slsize, (m, c.nsplit, c.chunk, alpha, ws, beta, out._owner._buf,
                                       out.offset, out.stride))
     return args
 

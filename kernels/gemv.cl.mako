@@ -422,14 +422,14 @@ ${store_y("i", "s", 12)}
 }
 %endif
 
-/* second pass of a SPLIT launch: y := alpha * (sum of the nsplit partials) + beta * y */
-__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemv_sum(const int m, const int nsplit, const int chunk, const real alpha,
+/* second pass of a SPLIT launch: y := alpha * (sum of the nsplit partials) + beta * y;
+   work-item i owns rows [i*chunk, i*chunk + chunk) (chunk 1 with work-groups > 1 on GPUs) */
+__kernel void gemv_sum(const int m, const int nsplit, const int chunk, const real alpha,
               __global const real* restrict W, const real beta,
               __global real* restrict y, const int offy, const int incy)
 {
     const int i0 = get_global_id(0) * chunk;
-    const int i1 = min(m, i0 + chunk);
+    const int i1 = min(m, i0 + chunk);  /* empty past the end (global size rounded up) */
     y += offy;
     for (int i = i0; i < i1; ++i) {
         real s = 0;

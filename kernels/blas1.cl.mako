@@ -103,9 +103,11 @@ typedef long${"" if VW == 1 else VW} idxV;
 #define EXPO(m) ((int)((as_long(m) >> 52) & 0x7ff) - 1023)
 #define POW2(k) ((k) < -1022 ? (real)0 : as_double(((long)(k) + 1023) << 52))
 %endif
-/* Kahan step: add term t into sum s with compensation c (s - c is the running sum) */
+/* Kahan step: add t into s with the running correction c (s - c is the sum). Once s is not
+   finite the correction is dropped: it would be inf - inf = NaN and poison every later term */
 #define KAHAN_ADD(s, c, t) { const __typeof__(s) y_ = (t) - (c); const __typeof__(s) u_ = (s) + y_; \
-                             (c) = (u_ - (s)) - y_; (s) = u_; }
+                             const __typeof__(s) d_ = (u_ - (s)) - y_; \
+                             (c) = ((u_ - u_) == 0) ? d_ : (__typeof__(s))(0); (s) = u_; }
 /* nrm2: merge the scaled partial (s2, e2) -- value s2 * 2^(2*e2) -- into (S, E) */
 #define NRM2_MERGE(S, E, s2, e2) { if ((e2) > (E)) { (S) = (S) * POW2(2 * ((E) - (e2))) + (s2); \
                                    (E) = (e2); } \

@@ -54,8 +54,11 @@ typedef int${"" if VW == 1 else VW} idxV;
 typedef long${"" if VW == 1 else VW} idxV;
 %endif
 %endif
+/* Kahan step: add t into s with the running correction c (s - c is the sum). Once s is not
+   finite the correction is dropped: it would be inf - inf = NaN and poison every later term */
 #define KAHAN_ADD(s, c, t) { const __typeof__(s) y_ = (t) - (c); const __typeof__(s) u_ = (s) + y_; \
-                             (c) = (u_ - (s)) - y_; (s) = u_; }
+                             const __typeof__(s) d_ = (u_ - (s)) - y_; \
+                             (c) = ((u_ - u_) == 0) ? d_ : (__typeof__(s))(0); (s) = u_; }
 /* NaN-propagating max (numpy): take v when it is larger or NaN */
 #define ISNAN(v) ((v) != (v))  /* isnan() is a call on PoCL, never inlined */
 #define TAKES(v, m) (((v) > (m)) | ISNAN(v))

@@ -331,3 +331,17 @@ def test_bench_blas1_smoke(device, tmp_path, capsys):
     data = json.loads(out.read_text())
     assert [r["op"].split()[0] for r in data["results"]] == ["dot", "rk", "add"]
     assert all(r["rel_err"] < 1e-5 for r in data["results"])
+
+
+def test_sums_keep_infinity(rt, dtype):
+    """An infinite term makes the compensated sums infinite, not NaN (inf - inf in the
+    correction); +inf and -inf together give NaN, as in numpy."""
+    h = np.ones(5000, dtype)
+    h[1234] = np.inf
+    with rt.vector(h) as x, rt.vector(np.ones_like(h)) as ones, rt.matrix(h.reshape(50, 100)) as a:
+        assert clnn.dot(x, ones) == np.inf and clnn.asum(x) == np.inf
+        assert clnn.sum(x) == np.inf and clnn.nrm2(x) == np.inf
+        np.testing.assert_array_equal(clnn.sum(a, axis=1).to_numpy(), h.reshape(50, 100).sum(1))
+        np.testing.assert_array_equal(clnn.sum(a, axis=0).to_numpy(), h.reshape(50, 100).sum(0))
+        x[4000:4001].set([-np.inf])
+        assert np.isnan(clnn.sum(x)) and clnn.asum(x) == np.inf

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .array import Array, Matrix, Vector
 from .errors import DTypeError, OperandError, RuntimeMismatchError, ShapeError
 
@@ -40,7 +42,9 @@ def same_dtype(op: str, first: Array, *others: Array) -> None:
 
 
 def scalar(value: Any, op: str, name: str) -> float:
-    if isinstance(value, bool) or isinstance(value, complex):
+    # float() would also take "2", b"2", True, 1+0j's real part or a 1-element array
+    if (isinstance(value, (bool, complex, str, bytes, np.bool_, np.complexfloating))
+            or (isinstance(value, np.ndarray) and value.ndim > 0)):
         raise DTypeError(f"{op}: {name}={value!r} must be a real number")
     try:
         return float(value)

@@ -52,6 +52,7 @@ __all__ = ["Communicator", "CommStats", "DistributedError", "MPIUnavailableError
 DEFAULT_TIMEOUT = 120.0
 ENV_TIMEOUT = "CLNN_MPI_TIMEOUT"
 _MSG = 2048  # bytes of an error message exchanged by agree()
+_ABORT_GRACE = 0.3  # seconds between printing why and MPI_Abort
 
 # rank and size as launchers put them in the environment (MPICH/Hydra, Open MPI, PMIx, Slurm)
 _RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MV2_COMM_WORLD_RANK")
@@ -241,6 +242,9 @@ class Communicator:
         except Exception:
             pass
         print(msg, file=sys.stderr, flush=True)
+        # the launcher forwards our output through a pipe; MPI_Abort makes it kill every
+        # process at once, which can drop what is still in flight: give it a moment
+        time.sleep(_ABORT_GRACE)
         self.comm.Abort(code)
         os._exit(code)  # pragma: no cover -- Abort does not return
 

@@ -19,9 +19,9 @@ that cannot be read trusts nothing: the cache is emptied. One exception: while a
 process uses the folder (each holds a shared lock on ``clnn-live.lock``), unknown files
 younger than ten minutes are left alone -- they are most likely that process's compile in
 progress, and deleting a folder under a running PoCL compile aborts it -- and checked by a
-later start. Files the drivers write while clnn runs are added to the manifest
-when a runtime is released and at exit; files of a process that crashed before that are
-rebuilt next time. Every step tolerates a read-only or missing folder (the cache is then just
+later start. Files the drivers write while clnn runs are added to the manifest at exit (and
+when a runtime is released, at most once a minute); those of a process that crashed first
+are rebuilt next time. Every step tolerates a read-only or missing folder (the cache is then just
 not used by clnn's checks); ``CLNN_CACHE_GUARD=0`` switches the checks off.
 
 Concurrent processes share the folders safely: PoCL writes every file under a temporary name
@@ -291,7 +291,7 @@ class _FileLock:
 
 _lock = threading.RLock()  # re-entrant: a GC finalizer (Runtime.__del__) may come here
 _guards: Dict[str, Guard] = {}
-_state = {"verified": False, "atexit": False}
+_state = {"verified": False, "atexit": False, "recorded": float("-inf")}
 
 
 def setup() -> None:
@@ -333,10 +333,19 @@ def verify_once() -> None:
             g.verify()
 
 
-def record_all() -> None:
-    """Add newly written cache files to the manifests (at runtime release and at exit)."""
+RECORD_EVERY_S = 60.0
+
+
+def record_all(force: bool = True) -> None:
+    """Add newly written cache files to the manifests: at exit, and when a runtime is
+    released (``force=False``: at most every ``RECORD_EVERY_S`` seconds, since it walks the
+    whole cache)."""
     if not _enabled():
         return
+    now = time.monotonic()
+    if not force and now - _state["recorded"] < RECORD_EVERY_S:
+        return
+    _state["recorded"] = now
     for g in guards():
         g.record()
 

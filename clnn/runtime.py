@@ -145,7 +145,7 @@ class Runtime:
             self._queue = None
             self._ctx = None
         if built:
-            cacheguard.record_all()  # bless what the drivers wrote to disk for us
+            cacheguard.record_all(force=False)  # bless what the drivers wrote for us
 
     def finish(self) -> None:
         """Wait until every command enqueued so far has completed."""

@@ -31,7 +31,7 @@ import clnn
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 BUDGETS = [pytest.param(25, id="quick"),
-           pytest.param(300, id="thorough", marks=pytest.mark.slow)]
+           pytest.param(150, id="thorough", marks=pytest.mark.slow)]
 
 
 def _settings(budget: int):

@@ -360,11 +360,11 @@ def _damage(root: Path, pattern: str, mode: str, seed: int = 0) -> int:
     return hit
 
 
-# (file, how): the default run tries three; the slow run every combination
+# (file, how): the default run tries three; the slow run every other combination
 FAST_CASES = [(".so", "flip"), ("program.bc", "zero"), ("clnn-manifest.json", "random")]
 ALL_CASES = [(f, m) for f in (".so", "program.bc", "clnn-manifest.json")
-             for m in ("zero", "random", "flip", "truncate")] + [("clnn-manifest.json",
-                                                                  "delete")]
+             for m in ("zero", "random", "flip", "truncate") if (f, m) not in FAST_CASES] + [
+    ("clnn-manifest.json", "delete")]
 
 
 def _corrupt_case(warm: Path, tmp: Path, pattern: str, mode: str) -> dict:
@@ -416,7 +416,7 @@ def test_clean_cache_is_reused_not_rebuilt(warm_cache, tmp_path):
 
 @needs_pocl
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["zero", "flip", "truncate"])
+@pytest.mark.parametrize("mode", ["flip", "truncate"])
 def test_damaged_pyopencl_binary_cache_is_rebuilt(tmp_path, mode):
     """pyopencl's own binary cache (used for drivers without a cache of their own, forced
     here on PoCL) gets the same treatment."""

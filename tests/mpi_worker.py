@@ -33,7 +33,8 @@ def main() -> int:
     p.add_argument("--optimizer", default="adam")
     p.add_argument("--fault", choices=["raise", "exit", "kill", "hang"])
     p.add_argument("--fault-rank", type=int, default=1)
-    p.add_argument("--timeout", type=float, default=None)
+    p.add_argument("--timeout", type=float, default=None,
+                   help="collective deadline from the second epoch on")
     a = p.parse_args()
     import clnn
 
@@ -49,10 +50,12 @@ def train(a) -> int:
     from clnn import distributed
     from clnn.nn import Dense, Network
 
-    with distributed.session(a.timeout) as comm:
+    with distributed.session() as comm:
         x, y = data()
 
         def on_epoch(epoch, logs):
+            if a.timeout:  # from the second epoch on: the first one builds the kernels
+                comm.timeout = a.timeout
             if a.fault and comm.rank == a.fault_rank:
                 if a.fault == "raise":
                     raise RuntimeError("injected fault")

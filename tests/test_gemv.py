@@ -160,8 +160,8 @@ ROW_SETS = {
                {"ACC": 1, "VW": 4, "CU": 3, "MB": 40, "NG": 9, "KMIN": 8, "NVW": 4}),
     "workgroups": ({"WGS": 8, "RPT": 2, "VW": 4, "NG": 1000, "KMIN": 64, "AL": 1, "NVW": 4},
                    {"ACC": 0, "WGS": 8, "RPT": 2, "VW": 2, "NG": 64, "KMIN": 32, "AL": 1}),
-    "nosplit": ({"RPT": 3, "VW": 8, "NG": 1, "KMIN": 1 << 30, "NVW": 16},
-                {"ACC": 1, "VW": 16, "CU": 8, "MB": 1 << 20, "NG": 1, "KMIN": 1 << 30}),
+    "nosplit": ({"RPT": 3, "VW": 8, "NG": 1, "KMIN": 1 << 30, "NVW": 8},
+                {"ACC": 1, "VW": 8, "CU": 8, "MB": 1 << 20, "NG": 1, "KMIN": 1 << 30}),
 }
 
 

@@ -215,22 +215,31 @@ def build_with_fallback(device: DeviceInfo, family: str, variant: str, dtype: st
                         size_class: str, build: Callable[[dict], Any]) -> Tuple[Any, dict]:
     """``build(params)`` with the looked-up tunables; when that raises ``BuildError`` or
     ``RenderError`` and the tunables were not the defaults, warn, drop them for the rest of
-    the process and build with the defaults. Returns ``(built, params_used)``."""
-    p = params(device, family, variant, dtype, size_class)
-    try:
-        return build(p), p
-    except (BuildError, RenderError) as e:
-        d = defaults(device, family, variant, dtype, size_class)
-        if d == p:
-            raise
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        warnings.warn(f"clnn tuning: tuned {family}/{variant}/{dtype}/{size_class} values {p} "
-                      f"failed ({first}); using the defaults {d}", TuningWarning, stacklevel=3)
-        with _lock:
-            _rejected.add(_frozen(family, variant, dtype, p))
-            _cache.clear()
-            _generation[0] += 1
-        return build(d), d
+    the process and build with the defaults (the shipped values, then the ones derived from
+    the device's limits). Returns ``(built, params_used)``."""
+    derived = _derived(device, family, variant, dtype, size_class)
+    tries: list = []
+    for q in (params(device, family, variant, dtype, size_class),
+              defaults(device, family, variant, dtype, size_class), derived):
+        # values that already failed in this process are not tried (nor warned about) again
+        if all(q != t for t in tries) and (_frozen(family, variant, dtype, q) not in _rejected
+                                           or q is derived):
+            tries.append(q)
+    for i, q in enumerate(tries):
+        try:
+            return build(q), q
+        except (BuildError, RenderError) as e:
+            if i == len(tries) - 1:
+                raise
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            warnings.warn(f"clnn tuning: {family}/{variant}/{dtype}/{size_class} values {q} "
+                          f"failed ({first}); using the defaults {tries[i + 1]}",
+                          TuningWarning, stacklevel=3)
+            with _lock:
+                _rejected.add(_frozen(family, variant, dtype, q))
+                _cache.clear()
+                _generation[0] += 1
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # ---- the database file ---------------------------------------------------------------------

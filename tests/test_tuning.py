@@ -178,7 +178,7 @@ def test_tune_stores_winners_never_slower_than_defaults(rt, db, monkeypatch):
     monkeypatch.setitem(tuning._FLAGS, "fake", tuning._FLAGS["gemv"])
     logs = []
     res = tune.tune(rt, "fake", ["float"], log=logs.append)
-    base = tuning.defaults(rt.device, "gemv", "row", "float", "large")["RPT"]
+    base = tuning.defaults(rt.device, "fake", "row", "float", "large")["RPT"]
     assert set(seen) == {2, 16, base}  # (finalists are timed three times)
     assert res[0]["params"]["RPT"] == 2 and res[0]["seconds"] == 1.0
     assert any("skip" in ln for ln in logs)

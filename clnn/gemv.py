@@ -69,17 +69,17 @@ def gemv_defaults(device, variant: str, dtype: str, size_class: str = tuning.ANY
     if device.type == "CPU":
         if variant == "row":
             return {"WGS": 1, "RPT": 4, "VW": wide, "NG": 8 * cu, "KMIN": 1024, "AL": 0,
-                    "NVW": wide // 2}
-        return {"WGS": 1, "RPT": 1, "VW": wide // 2, "ACC": 1, "CU": 4, "MB": 4096,
-                "NG": 8 * cu, "KMIN": 256, "AL": 0, "NVW": wide // 2}
+                    "NVW": wide // 2, "SMIN": 1 << 18}
+        return {"WGS": 1, "RPT": 1, "VW": wide // 2, "ACC": 1, "CU": 8, "MB": 4096,
+                "NG": 8 * cu, "KMIN": 256, "AL": 0, "NVW": wide // 2, "SMIN": 1 << 18}
     wgs = 1
     while wgs * 2 <= min(128, device.max_work_group_size):
         wgs *= 2
     if variant == "row":
         return {"WGS": wgs, "RPT": 1, "VW": 4 if dtype == "float" else 2, "NG": 64 * cu,
-                "KMIN": 4096, "AL": 1, "NVW": 4}
+                "KMIN": 4096, "AL": 1, "NVW": 4, "SMIN": 1 << 16}
     return {"WGS": wgs, "RPT": 1, "VW": 1, "ACC": 0, "CU": 1, "MB": 1, "NG": 256 * cu,
-            "KMIN": 1024, "AL": 1, "NVW": 4}
+            "KMIN": 1024, "AL": 1, "NVW": 4, "SMIN": 1 << 16}
 
 
 def _validate(device, variant: str, dtype: str, p: dict) -> None:
@@ -107,7 +107,8 @@ tuning.register_defaults("gemv", gemv_defaults, _validate, flags=("ACC", "AL"))
 
 # Shipped measurements: the winners of ``clnn tune gemv`` on PoCL 3.0 (pthread device, AMD
 # EPYC, 2 cores, AVX2 code), as differences from the derived CPU defaults. Two runs agreed on
-# the large class (row: 8 rows per block, 8 groups; col: 8 columns per step).
+# the large class (row: 8 rows per block, 8 groups; col: 8 columns per step, now the derived
+# default).
 _POCL = "The pocl project|CPU"
 tuning.register_builtin("gemv", {_POCL: {
     "row/float/small": {"RPT": 2, "VW": 8, "NG": 32},
@@ -115,17 +116,15 @@ tuning.register_builtin("gemv", {_POCL: {
     "row/float/tall": {"VW": 8, "NG": 8},
     "row/float/wide": {"RPT": 8, "VW": 8, "NG": 8},
     "col/float/small": {"MB": 16384},
-    "col/float/large": {"VW": 16, "CU": 8},
-    "col/float/tall": {"CU": 8},
-    "col/float/wide": {"CU": 8},
+    "col/float/large": {"VW": 16},
     "row/double/small": {"KMIN": 4096},
     "row/double/large": {"RPT": 8, "VW": 4, "NG": 32},
     "row/double/tall": {"RPT": 8, "NG": 8},
     "row/double/wide": {"RPT": 8, "VW": 4, "NG": 32},
     "col/double/small": {"CU": 2, "MB": 16384},
-    "col/double/large": {"CU": 8, "MB": 16384},
-    "col/double/tall": {"VW": 8, "CU": 8, "MB": 16384},
-    "col/double/wide": {"VW": 8, "CU": 8, "MB": 1024},
+    "col/double/large": {"MB": 16384},
+    "col/double/tall": {"VW": 8, "MB": 16384},
+    "col/double/wide": {"VW": 8, "MB": 1024},
 }})
 
 NARROW_MAX = 8
@@ -158,19 +157,22 @@ def _splits(n: int, want: int, kmin: int, vw: int) -> tuple:
 
 
 def _geometry(layout: str, m: int, n: int, p: dict, incy1: bool, narrow: int) -> tuple:
-    """(gsize, lsize, bpg, cps, nsplit, split) of the main launch."""
+    """(gsize, lsize, bpg, cps, nsplit, split) of the main launch. Columns are split (and a
+    second launch adds the partial sums) only for problems of at least SMIN elements: below
+    that, the second launch costs more than the parallelism gains."""
     vw, wgs, ng, kmin = p["VW"], p["WGS"], max(1, p["NG"]), max(1, p["KMIN"])
+    may_split = m * n >= p["SMIN"]
     if narrow and layout == "row":
         nvw = p["NVW"]
         bpg = _div(_div(m, ng), nvw) * nvw
         return (_div(m, bpg), 1), (1, 1), bpg, n, 1, False
     if narrow:
-        cps, s = _splits(n, ng, kmin, p["NVW"])
+        cps, s = _splits(n, ng if may_split else 1, kmin, p["NVW"])
         return (1, s), (1, 1), 0, cps, s, s > 1
     if layout == "row":
         nblk = _div(m, p["RPT"])
         cps, s = n, 1
-        if nblk < ng and n >= 2 * kmin:
+        if may_split and nblk < ng and n >= 2 * kmin:
             cps, s = _splits(n, _div(ng, nblk), kmin, vw)
         groups = max(1, min(nblk, _div(ng, s)))
         bpg = _div(nblk, groups)
@@ -180,12 +182,12 @@ def _geometry(layout: str, m: int, n: int, p: dict, incy1: bool, narrow: int) ->
         mb = _div(_div(m, nrb), vw) * vw
         nrb = _div(m, mb)
         cps, s = n, 1
-        if nrb < ng and n >= 2 * kmin:
+        if may_split and nrb < ng and n >= 2 * kmin:
             cps, s = _splits(n, _div(ng, nrb), kmin, 1)
         return (nrb, s), (1, 1), mb, cps, s, s > 1 or not incy1
     nwi = _div(m, vw * p["RPT"])
     cps, s = n, 1
-    if nwi < ng and n >= 2 * kmin:
+    if may_split and nwi < ng and n >= 2 * kmin:
         cps, s = _splits(n, _div(ng, nwi), kmin, 1)
     return (_div(nwi, wgs) * wgs, s), (wgs, 1), 0, cps, s, s > 1
 
@@ -424,6 +426,7 @@ def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dic
                                                                    16 * device.compute_units)]
                     if sc in ("wide", "small"):
                         grid += [{"KMIN": k} for k in (256, 4096, 1 << 30)]
+                        grid += [{"SMIN": k} for k in (1 << 14, 1 << 20)]
                 else:
                     grid = [{"VW": v, "CU": u, "MB": mb} for v in (wide // 2, wide)
                             for u in (2, 4, 8) for mb in (1024, 4096, 16384)]
@@ -431,6 +434,7 @@ def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dic
                                                  32 * device.compute_units)]
                     if sc in ("tall", "small"):
                         grid += [{"KMIN": k} for k in (64, 1024, 1 << 30)]
+                        grid += [{"SMIN": k} for k in (1 << 14, 1 << 20)]
             else:
                 wg = [w for w in (32, 64, 128, 256) if w <= device.max_work_group_size]
                 if variant == "row":

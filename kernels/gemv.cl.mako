@@ -55,8 +55,10 @@ Tunables (UPPERCASE, chosen in clnn/gemv.py from the tuning database or device l
   ACC      (default 0) "col" only: 1 = memory accumulation (CPU), 0 = register accumulation (GPU)
   CU       (default 1) "col" ACC=1 only: columns per step of the column walk (1..8)
 Host-side tunables (not rendered): NG (target number of parallel work-items/groups), MB
-(rows per work-item, "col" ACC=1), KMIN (fewest columns per split), AL (1: use ALIGNED loads
-when the operands allow; CPUs 0, as unaligned vector loads cost the same there).
+(rows per work-item, "col" ACC=1), KMIN (fewest columns per split), SMIN (fewest elements for
+a split at all: below it the second launch costs more than the parallelism gains), AL (1: use
+ALIGNED loads when the operands allow; CPUs 0, as unaligned vector loads cost the same there),
+NVW (VW of the narrow variants).
 
 Kernel arguments of gemv_row / gemv_col:
   int m, int n, real alpha, global real* A, int offA, int ldA,

@@ -156,10 +156,12 @@ def test_released_operands(rt):
 # local reduction, register accumulation in "col", aligned pointer loads.
 ROW_SETS = {
     "defaults": None,
-    "splits": ({"RPT": 1, "VW": 2, "NG": 7, "KMIN": 8, "NVW": 2},
-               {"ACC": 1, "VW": 4, "CU": 3, "MB": 40, "NG": 9, "KMIN": 8, "NVW": 4}),
-    "workgroups": ({"WGS": 8, "RPT": 2, "VW": 4, "NG": 1000, "KMIN": 64, "AL": 1, "NVW": 4},
-                   {"ACC": 0, "WGS": 8, "RPT": 2, "VW": 2, "NG": 64, "KMIN": 32, "AL": 1}),
+    "splits": ({"RPT": 1, "VW": 2, "NG": 7, "KMIN": 8, "NVW": 2, "SMIN": 1},
+               {"ACC": 1, "VW": 4, "CU": 3, "MB": 40, "NG": 9, "KMIN": 8, "NVW": 4, "SMIN": 1}),
+    "workgroups": ({"WGS": 8, "RPT": 2, "VW": 4, "NG": 1000, "KMIN": 64, "AL": 1, "NVW": 4,
+                    "SMIN": 1},
+                   {"ACC": 0, "WGS": 8, "RPT": 2, "VW": 2, "NG": 64, "KMIN": 32, "AL": 1,
+                    "SMIN": 1}),
     "nosplit": ({"RPT": 3, "VW": 8, "NG": 1, "KMIN": 1 << 30, "NVW": 8},
                 {"ACC": 1, "VW": 8, "CU": 8, "MB": 1 << 20, "NG": 1, "KMIN": 1 << 30}),
 }

@@ -2,9 +2,12 @@
 
 One process, one table. For every size (256..8192 squares and the odd shapes 1023x1025,
 10007x3, 3x10007), storage layout ("row"/"col"), operation (plain ``a`` or ``a.T``) and dtype,
-clnn and numpy are timed *interleaved* (A B A B ..., medians), so the machine's speed swings hit
-both. Each timed run is a batch of calls followed by one ``finish`` (numpy: the same number of
-``a @ x``), so small sizes measure the steady state of back-to-back calls. Columns: GB/s of
+clnn and numpy are timed *interleaved* (A B, B A, ..., medians), so the machine's speed swings
+hit both, and each timed run starts after a short idle pause (``--settle``, 0.1 s) so that it
+does not share the cores with the other library's still-spinning worker threads (OpenBLAS's
+spin about 0.1 s after every call). Each timed run is a batch of calls followed by one
+``finish`` (numpy: the same number of ``a @ x``), so small sizes measure the steady state of
+back-to-back calls. Columns: GB/s of
 matrix read for clnn and numpy, the time-for-time ratio (numpy time / clnn time: above 1 means
 clnn is faster), and the device's copy bandwidth on the same number of bytes (a copy kernel;
 bytes read + written per second) as the bound. Every result is also checked against numpy.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -66,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         default=None, help="comma-separated square sizes, e.g. 1024,4096")
     parser.add_argument("--repeat", type=int, default=None,
                         help="interleaved runs per case (median; default 9, quick 5)")
+    parser.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
+                        help=f"idle seconds before each timed run (default {SETTLE_S}: "
+                             "OpenBLAS's threads spin that long after a call)")
     parser.add_argument("--no-first-call", action="store_true",
                         help="skip the new-process first-call measurement")
     parser.add_argument("--strict", action="store_true",
@@ -121,6 +128,31 @@ class _Ref:
         return best
 
 
+SETTLE_S = 0.1
+"""Pause before each timed run of the clnn/numpy comparison. OpenBLAS's worker threads spin
+for about 0.1 s after a call (its default thread timeout, 2**28 cycles), and PoCL's threads
+for a while after a kernel; on a machine with few cores a run that starts while the *other*
+library's threads still spin is slowed by them. The pause lets both start from idle threads,
+the way each would run in a program of its own."""
+
+
+def _settled(contenders: Dict[str, Callable[[], Any]], repeat: int,
+             settle: float = SETTLE_S) -> Dict[str, float]:
+    """Median seconds per call of each contender, alternating A B, B A, ... with ``settle``
+    seconds of idle before every timed call (not counted)."""
+    names = list(contenders)
+    for k in names:
+        contenders[k]()  # warm-up
+    samples: Dict[str, list] = {k: [] for k in names}
+    for r in range(repeat):
+        for k in (names if r % 2 == 0 else names[::-1]):
+            time.sleep(settle)
+            t0 = time.perf_counter()
+            contenders[k]()
+            samples[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
 def _batch(fn: Callable[[], Any], target_s: float = 2e-3) -> int:
     """Calls per timed batch: enough that one batch takes about ``target_s``."""
     fn()
@@ -135,7 +167,7 @@ def _gbs(nbytes: int, seconds: float) -> float:
 
 
 def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bool,
-          repeat: int, rng) -> dict:
+          repeat: int, rng, settle: float = SETTLE_S) -> dict:
     """Time clnn and numpy on op(A) @ x where A is stored m x n in ``layout``."""
     import clnn
 
@@ -159,7 +191,7 @@ def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bo
             clnn.mv(op, xv, out=y)
             q.finish()
 
-        batch = max(_batch(one_clnn), 1)
+        batch = max(_batch(one_clnn, 5e-3), 1)
 
         def run_clnn() -> None:
             for _ in range(batch):
@@ -170,8 +202,7 @@ def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bo
             for _ in range(batch):
                 opA @ x
 
-        res = interleaved({"clnn": run_clnn, "numpy": run_numpy}, repeat=repeat,
-                          number={"clnn": 1, "numpy": 1})
+        res = _settled({"clnn": run_clnn, "numpy": run_numpy}, repeat, settle)
     tc, tn = res["clnn"] / batch, res["numpy"] / batch
     nbytes = A.nbytes
     return {"m": m, "n": n, "dtype": dtype.name, "layout": layout, "op": "T" if trans else "N",
@@ -296,12 +327,12 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
                 for layout in ("row", "col"):
                     for trans in (False, True):
                         cases.append(_case(rt, ref, s, s, np.dtype(dt), layout, trans,
-                                           repeat, rng))
+                                           repeat, rng, args.settle))
             for (m, n) in ODD:
                 for layout in ("row", "col"):
                     for trans in (False, True):
                         cases.append(_case(rt, ref, m, n, np.dtype(dt), layout, trans,
-                                           repeat, rng))
+                                           repeat, rng, args.settle))
         over = _overhead(rt, ref, max(repeat, 9))
     first = None if args.no_first_call else _first_call(getattr(args, "device", None)
                                                         or dev.spec)
@@ -363,7 +394,8 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
     elapsed = time.perf_counter() - t_start
     print(f"clnn/np = numpy time / clnn time (> 1: clnn faster); GB/s of matrix read; copy "
           f"GB/s = bytes read + written by a copy kernel of the matrix's size; medians of "
-          f"{repeat} interleaved runs. {n_pass}/{len(verdicts)} targets PASS "
+          f"{repeat} interleaved runs, {args.settle} s idle before each. "
+          f"{n_pass}/{len(verdicts)} targets PASS "
           f"({elapsed:.0f} s).")
     if args.json:
         write_json(args.json, {

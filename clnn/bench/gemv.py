@@ -211,7 +211,8 @@ def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bo
             "copy_gbs": ref.copy_gbs(nbytes, repeat), "correct": ok}
 
 
-def _overhead(rt, ref: _Ref, repeat: int) -> List[dict]:
+def _overhead(rt, ref: _Ref, repeat: int, settle: float = SETTLE_S) -> List[dict]:
+    """The per-call overhead rows, each beside raw pyopencl on a trivial kernel."""
     import clnn
 
     q = rt.queue
@@ -232,8 +233,7 @@ def _overhead(rt, ref: _Ref, repeat: int) -> List[dict]:
                 clnn.mv(a, x, out=y)
             q.finish()
 
-        r = interleaved({"clnn": mv1000, "raw": raw1000}, repeat=repeat,
-                        number={"clnn": 1, "raw": 1})
+        r = _settled({"clnn": mv1000, "raw": raw1000}, repeat, settle)
         rows.append({"case": "tiny mv 4x2: 1000 enqueues + finish, per call",
                      "clnn_s": r["clnn"] / 1000, "raw_s": r["raw"] / 1000,
                      "ratio": r["clnn"] / r["raw"], "max": TINY_ENQUEUE_MAX})
@@ -246,12 +246,20 @@ def _overhead(rt, ref: _Ref, repeat: int) -> List[dict]:
         def mv_rt() -> None:
             clnn.mv(a, x, out=y).to_numpy()
 
-        n = {"clnn": calibrate(mv_rt, 0.01), "raw": calibrate(raw_rt, 0.01)}
-        n["clnn"] = n["raw"] = max(n.values())
-        r = interleaved({"clnn": mv_rt, "raw": raw_rt}, repeat=max(repeat, 9), number=n)
+        nrt = max(calibrate(mv_rt, 0.01), calibrate(raw_rt, 0.01))
+
+        def raw_rts() -> None:
+            for _ in range(nrt):
+                raw_rt()
+
+        def mv_rts() -> None:
+            for _ in range(nrt):
+                mv_rt()
+
+        r = _settled({"clnn": mv_rts, "raw": raw_rts}, max(repeat, 9), settle)
         rows.append({"case": "tiny mv 4x2 + to_numpy(), per call",
-                     "clnn_s": r["clnn"], "raw_s": r["raw"], "ratio": r["clnn"] / r["raw"],
-                     "max": TINY_ROUNDTRIP_MAX})
+                     "clnn_s": r["clnn"] / nrt, "raw_s": r["raw"] / nrt,
+                     "ratio": r["clnn"] / r["raw"], "max": TINY_ROUNDTRIP_MAX})
     return rows
 
 
@@ -333,7 +341,7 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
                     for trans in (False, True):
                         cases.append(_case(rt, ref, m, n, np.dtype(dt), layout, trans,
                                            repeat, rng, args.settle))
-        over = _overhead(rt, ref, max(repeat, 9))
+        over = _overhead(rt, ref, max(repeat, 9), args.settle)
     first = None if args.no_first_call else _first_call(getattr(args, "device", None)
                                                         or dev.spec)
     # ---- targets ----------------------------------------------------------------------------

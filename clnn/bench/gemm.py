@@ -82,8 +82,9 @@ def _case(rt, m: int, n: int, k: int, dtype, combo: tuple, repeat: int, rng) -> 
 
         work = m * n * k
         if not repeat:
-            repeat = 9 if work <= 2 ** 27 else (7 if work <= 2 ** 30 else 5)
-        target_s = 0.02 if work <= 2 ** 27 else 0.0
+            repeat = 9 if work <= 2 ** 30 else 7
+        # runs of >= 50 ms (several calls) up to 1024^3; single calls above
+        target_s = 0.05 if work <= 2 ** 30 else 0.0
         number = None if target_s else {"clnn": 1, "numpy": 1}
         # the pause lets OpenBLAS's worker threads stop spinning before clnn's runs (and
         # PoCL's before numpy's): two thread pools must not compete for the cores

@@ -325,3 +325,22 @@ def test_split_workspace_is_not_shared_across_dtypes(rt, dtype, rng):
                      scale=np.abs(B) @ np.abs(B[1]))
         ya.release()
         yb.release()
+
+
+def test_clnn_bench_gemv_table_and_json(device, tmp_path, capsys):
+    """A minimal run of ``clnn bench gemv``: one table, every case checked against numpy,
+    the JSON holds the same rows (the timings themselves are not judged here)."""
+    from clnn.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "gemv", "--device", device.spec, "--sizes", "64", "--dtype",
+                 "float32", "--repeat", "1", "--settle", "0", "--no-first-call",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "clnn GB/s" in text and "numpy GB/s" in text and "copy GB/s" in text
+    assert "10007x3" in text and "tiny mv 4x2" in text
+    data = json.loads(out.read_text())
+    assert len(data["cases"]) == 4 * (1 + 3)  # 64^2 and three odd shapes, 2 layouts x N/T
+    assert all(c["correct"] for c in data["cases"])
+    assert {o["case"][:7] for o in data["overhead"]} == {"tiny mv"}
+    assert data["targets"] == sum(1 for c in data["cases"] if c["pass"] is not None) + 2

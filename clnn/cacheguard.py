@@ -11,8 +11,10 @@ own, ``$CLNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/clnn``, else ``~/.cache/clnn``:
   leaves it alone and does not check it.
 * ``pyopencl/``: pyopencl's binary cache, used for drivers that have no cache of their own.
 
-A manifest in each folder (``clnn-manifest.json``) records the size and SHA-256 of every file.
-Before the first runtime of a process builds anything, every file is checked against it; an
+A manifest in each folder (``clnn-manifest.json``) records the size, SHA-256 and modification
+time of every file. Before the first runtime of a process builds anything, every file is checked
+against it (a file whose size and modification time are unchanged is trusted without being read
+again; any other is hashed); an
 entry (one program's folder) holding a file that differs from the manifest, or that the
 manifest does not know, is deleted, so the driver rebuilds it rather than load it. A manifest
 that cannot be read trusts nothing: the cache is emptied. One exception: while another clnn
@@ -85,7 +87,7 @@ def _enabled() -> bool:
                                                                            "off")
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -106,18 +108,30 @@ class Guard:
         self._live_fd: Optional[int] = None
 
     # ---- files ----------------------------------------------------------------------------
-    def _files(self) -> Iterator[Tuple[str, Path, os.stat_result]]:
-        for root, dirs, files in os.walk(self.path):
-            dirs.sort()
-            for name in sorted(files):
-                if name in _SKIP_NAMES or name.startswith(_SKIP_PREFIXES):
-                    continue
-                full = Path(root) / name
+    def _files(self) -> Iterator[Tuple[str, str, os.stat_result]]:
+        # plain strings and os.scandir: a cache of thousands of files is walked at every start
+        base = str(self.path)
+        stack = [""]
+        while stack:
+            rel_dir = stack.pop()
+            try:
+                it = os.scandir(os.path.join(base, rel_dir) if rel_dir else base)
+            except OSError:
+                continue
+            with it:
+                entries = list(it)
+            for e in entries:
+                rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
                 try:
-                    st = full.stat()
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(rel)
+                        continue
+                    if e.name in _SKIP_NAMES or e.name.startswith(_SKIP_PREFIXES):
+                        continue
+                    st = e.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                yield full.relative_to(self.path).as_posix(), full, st
+                yield rel, e.path, st
 
     def _entry(self, rel: str) -> str:
         parts = rel.split("/")
@@ -215,8 +229,11 @@ class Guard:
                         busy.add(self._entry(rel))  # unknown but fresh: checked next time
                         continue
                     try:
+                        # unchanged size and mtime since we hashed it: trusted without reading
+                        # the file again (as make and rsync do), so a start-up costs one stat
+                        # per file; anything touched since is hashed and compared
                         ok = (rec is not None and rec[0] == st.st_size
-                              and rec[1] == _sha256(full))
+                              and (rec[2] == st.st_mtime_ns or rec[1] == _sha256(full)))
                     except OSError:
                         ok = False
                     if ok:

@@ -140,14 +140,24 @@ class Array:
             raise ReleasedError(f"{self._describe()} was released and cannot be used")
 
     def release(self) -> None:
-        """Free the device memory now (for a view: detach the view). Harmless twice."""
+        """Free the device memory now (for a view: detach the view). Harmless twice.
+
+        Thread-safe: the buffer is freed under the runtime's lock and marked dead, so an op
+        that another thread checked just before and launches just after raises
+        ``ReleasedError`` (see ``Plan.launch``) instead of running on freed memory."""
         if self._released:
             return
-        self._released = True
-        if self._owner is self:
+        if self._owner is not self:
+            self._released = True
+            return
+        with self.runtime._lock:
+            if self._released:
+                return
+            self._released = True
             buf, self._buf = self._buf, None
             self.runtime._forget(self)
             if buf is not None:
+                buf._clnn_dead = True  # Plan.launch refuses it from now on
                 try:
                     buf.release()
                 except cl.Error:  # context already gone: nothing left to free
@@ -188,6 +198,7 @@ class Array:
         host = np.empty(span, self.dtype)
         rt = self.runtime
         with rt._lock:
+            self._live()  # again under the lock: another thread may have released it since
             cl.enqueue_copy(rt.queue, host, self._owner._buf,
                             src_offset=self.offset * self.itemsize, is_blocking=True)
         return host
@@ -195,6 +206,7 @@ class Array:
     def _write_span(self, host: np.ndarray) -> None:
         rt = self.runtime
         with rt._lock:
+            self._live()
             cl.enqueue_copy(rt.queue, self._owner._buf, host,
                             dst_offset=self.offset * self.itemsize, is_blocking=True)
 

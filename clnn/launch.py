@@ -18,7 +18,7 @@ from .errors import ReleasedError
 class Plan:
     """A kernel with its argument types; ``launch`` sets arguments (if changed) and enqueues."""
 
-    __slots__ = ("kernel", "last", "params", "_queue", "_lock", "_rt")
+    __slots__ = ("kernel", "last", "params", "_queue", "_lock", "_rt", "_bufpos")
 
     def __init__(self, runtime: Any, kernel: cl.Kernel, arg_dtypes: Sequence[Any],
                  params: Optional[dict] = None):
@@ -29,12 +29,20 @@ class Plan:
         self._queue = runtime._queue
         self._lock = runtime._lock
         self._rt = weakref.ref(runtime)  # no cycle: the runtime holds its plans
+        # argument slots holding buffers: checked at launch, under the lock, for a buffer
+        # that another thread released after this op's checks (Array.release marks it dead)
+        self._bufpos = tuple(i for i, d in enumerate(arg_dtypes) if d is None)
 
     def launch(self, gsize: tuple, lsize: Optional[tuple], args: tuple) -> None:
         with self._lock:
             rt = self._rt()
             if rt is None or rt._released:  # released by another thread since the op's checks
                 raise ReleasedError("the clnn.Runtime was released while this op was starting")
+            for i in self._bufpos:
+                b = args[i]
+                if b is None or getattr(b, "_clnn_dead", False):
+                    raise ReleasedError("an operand was released by another thread while "
+                                        "this op was starting")
             if args != self.last:
                 self.kernel.set_args(*args)
                 self.last = args
@@ -48,6 +56,11 @@ class Plan:
             rt = self._rt()
             if rt is None or rt._released:
                 raise ReleasedError("the clnn.Runtime was released while this op was starting")
+            for i in self._bufpos:
+                b = args[i]
+                if b is None or getattr(b, "_clnn_dead", False):
+                    raise ReleasedError("an operand was released by another thread while "
+                                        "this op was starting")
             if args is not self.last:
                 self.kernel.set_args(*args)
                 self.last = args

@@ -276,8 +276,6 @@ print("survived")
 """
 
 
-@pytest.mark.xfail(strict=False, reason="known limit (docs/reliability.md): releasing an array "
-                   "another thread is using can crash; the fix needs array.py/launch.py")
 def test_release_array_while_another_thread_uses_it(device, monkeypatch):
     monkeypatch.setenv("CLNN_DEVICE", device.spec)
     env = dict(os.environ)

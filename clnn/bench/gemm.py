@@ -78,7 +78,7 @@ def quiet_interleaved(contenders: Dict[str, Callable[[], object]], repeat: int,
                       budget_s: float) -> tuple:
     """Like :func:`clnn.bench.timing.interleaved` (alternating runs, a pause before each,
     medians), but on a shared machine: a pair of runs during which other processes used more
-    than a tenth of the cores (read from /proc) is set aside, and pairs are retaken, within
+    than 5% of the cores (read from /proc) is set aside, and pairs are retaken, within
     ``budget_s`` seconds, until ``repeat`` quiet pairs are in. Returns (medians, quiet pairs,
     pairs); when fewer than half the pairs were quiet, the medians are of all pairs."""
     names = list(contenders)
@@ -106,7 +106,7 @@ def quiet_interleaved(contenders: Dict[str, Callable[[], object]], repeat: int,
         for k in names:
             every[k].append(got[k])
         others = 0 if t0 is None or t1 is None else (t1[0] - t0[0]) - (t1[1] - t0[1])
-        if others <= 0.1 * ncpu * (w1 - w0) * tck + 2:
+        if others <= 0.05 * ncpu * (w1 - w0) * tck + 1:
             ok += 1
             for k in names:
                 quiet[k].append(got[k])

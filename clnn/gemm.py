@@ -6,7 +6,8 @@ Two paths, chosen by problem size and device (see ``kernels/gemm.cl.mako``):
   contiguous row/column panels (workspace buffers kept by the runtime and reused), then one
   work-item per MR x NR register tile multiplies the panels. Every layout and transpose
   becomes the same fast kernel.
-* ``"ref"`` (GPUs, and tiny problems anywhere): local-memory tiles, one work-item per element.
+* ``"ref"`` (GPUs, and tiny problems anywhere): TS x TS tiles of A and B in local memory,
+  WPT elements of C per work-item.
 
 Tunables live in the tuning database (``clnn tune gemm``); the defaults derive from the device.
 
@@ -57,8 +58,9 @@ def _local_mem(device: DeviceInfo) -> int:
 def gemm_defaults(device: DeviceInfo, variant: str, dtype: str, size_class: str = ANY) -> dict:
     """Built-in gemm tunables derived from the device.
 
-    ``"ref"``: TS x TS work-groups, the largest of 16/8/4 the device's work-group size and
-    local memory allow (1 on CPU devices, which use it only for tiny products).
+    ``"ref"``: TS x TS tiles with WPT = 4 elements per work-item; TS = 32, halved until the
+    TS*TS/WPT work-items fit the device's work-group size and the two tiles its local memory
+    (TS = 1 on CPU devices, which use it only for tiny products).
 
     ``"packed"``: an MR x NR register tile in vectors of VW lanes. A CPU target with AVX2 has
     16 vector registers of 8 floats: a 6 x 16 float tile (12 accumulators, 2 B vectors, 1

@@ -319,3 +319,42 @@ def test_tuner_bench_checks_and_times(rt):
     p = G.gemm_defaults(rt.device, variant, "float", "medium")
     s = G.tune_bench(rt, variant, "float", "medium", p)
     assert 0 < s < 1.0
+
+
+# ---- benchmarks (smoke: tiny sizes) ----------------------------------------------------------
+def test_bench_gemm_smoke(rt, capsys):
+    import argparse
+
+    from clnn.bench import gemm as bench
+
+    res, quiet, pairs = bench.quiet_interleaved({"a": lambda: None, "b": lambda: None}, 2,
+                                                {"a": 1, "b": 1}, 0.0, 0.0)
+    assert set(res) == {"a", "b"} and pairs >= 2 and 0 <= quiet <= pairs
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p, "gemm")
+    args = p.parse_args(["--quick", "--json", "x.json"])
+    assert args.quick and args.json == "x.json"
+    assert bench._target(1024, 1024, 1024, np.float32) == ("large", 0.85)
+    assert bench._target(128, 512, 784, np.float32) == ("layer", 0.6)
+    assert bench._target(1024, 1024, 1024, np.float64) == (None, None)
+
+
+def test_bench_batch_smoke(device, tmp_path, capsys):
+    import argparse
+    import json
+
+    from clnn.bench import batch
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", default=device.spec)
+    batch.add_arguments(p, "batch")
+    out = tmp_path / "batch.json"
+    args = p.parse_args(["--inputs", "30", "--outputs", "7", "--batch", "40", "--repeat", "1",
+                         "--json", str(out)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        assert batch.run(args, "batch") == 0
+    text = capsys.readouterr().out
+    assert "speed-up" in text and "30 -> 7" in text
+    data = json.loads(out.read_text())
+    assert data["batch"] == 40 and data["mv_rel_err"] < 1e-5 and data["mm_rel_err"] < 1e-5

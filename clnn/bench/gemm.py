@@ -24,6 +24,7 @@ import argparse
 import os
 import platform
 import statistics
+import sys
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -189,6 +190,8 @@ def run(args: argparse.Namespace, name: str) -> int:
                 for combo in combos:
                     r = _case(rt, m, n, k, dt, combo, args.repeat, rng)
                     results.append(r)
+                    print(f"  {m}x{n}x{k} {r['dtype']} {r['layout']} {r['trans']}: "
+                          f"{r['ratio']:.2f}x numpy", file=sys.stderr, flush=True)
                     mark = "" if r["pass"] is None else ("PASS" if r["pass"] else "FAIL")
                     rows.append([f"{m}x{n}x{k}", r["dtype"], r["layout"], r["trans"],
                                  f"{r['clnn_gflops']:.1f}", f"{r['numpy_gflops']:.1f}",

@@ -147,14 +147,15 @@ def _strides(x: Matrix) -> tuple:
 
 
 def _workspace(rt, role: str, nelem: int, dtype: np.dtype):
-    """A scratch vector of at least ``nelem`` elements, kept by the runtime for reuse (it
-    grows to the next power of two and is released with the runtime)."""
+    """A scratch vector of at least ``nelem`` elements, kept by the runtime for reuse and
+    released with it. It grows in steps of a sixteenth of a power of two (< 12.5% spare)."""
     key = ("gemm-workspace", role, dtype.str)
     ws = rt._plans.get(key)
     if ws is None or ws.released or ws.n < nelem:
         if ws is not None:
             ws.release()
-        size = 1 << max(12, (nelem - 1).bit_length())
+        step = 1 << max(0, (nelem - 1).bit_length() - 4)
+        size = max(4096, -(-nelem // step) * step)
         ws = rt.vector(size, dtype=dtype)
         rt._plans[key] = ws
     return ws

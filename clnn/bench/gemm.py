@@ -36,7 +36,7 @@ SIZES = (64, 128, 256, 512, 1024, 2048)
 LAYER = (128, 784, 512)  # (m, k, n): a batch of 128 inputs of 784 through 512 units
 COMBOS = tuple((lay, ta, tb) for lay in ("row", "col") for ta in "NT" for tb in "NT")
 TARGETS = {"large": 0.85, "layer": 0.6}
-PAUSE = 0.15  # seconds of idle before each timed run (see clnn.bench.timing.interleaved)
+PAUSE = 0.2  # idle seconds before each timed run: OpenBLAS threads spin ~0.1 s after a call
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:

@@ -200,6 +200,25 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
 %endfor
 %endfor
 </%def>
+<%def name="row_stores(scaled)">\
+%for r in range(MR):
+        {   /* row i0 + ${r}: NR contiguous elements, stored lane by lane from the vectors */
+            __global real* d = C + (size_t)(i0 + ${r}) * rsC + j0;
+%for v in range(NV):
+            {
+                const realV s = alpha * c${r}_${v};
+%for e in range(VW):
+%if scaled:
+                d[${v * VW + e}] = ${comp("s", e)} + beta * d[${v * VW + e}];
+%else:
+                d[${v * VW + e}] = ${comp("s", e)};
+%endif
+%endfor
+            }
+%endfor
+        }
+%endfor
+</%def>
 /* C tiles (ib .. ib + tpw - 1, jb) = alpha * Ap panels . Bp panel jb + beta * C */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_tile(const int m, const int n, const int k, const real alpha,
@@ -235,7 +254,13 @@ ${step(u)}\
     for (; p < k; ++p, pa += ${MR}, pb += ${NV}) {
 ${step(0)}\
     }
-    if (i0 + ${MR} <= m && j0 + ${NR} <= n) {
+    if (i0 + ${MR} <= m && j0 + ${NR} <= n && csC == 1) {  /* clnn makes C row-major */
+        if (beta == 0) {
+${row_stores(False)}\
+        } else {
+${row_stores(True)}\
+        }
+    } else if (i0 + ${MR} <= m && j0 + ${NR} <= n) {
 ${stores()}\
     } else {  /* edge tile: spill the accumulators, store what lies inside C */
         realV t[${MR * NV}];

@@ -107,7 +107,9 @@ def _add_sub(sub, name: str, table: dict, help_: str, common) -> None:
     p = sub.add_parser(name, help=help_, parents=[common])
     inner = p.add_subparsers(dest="target", metavar="NAME", required=True)
     for key in table:
-        q = inner.add_parser(key, parents=[common])
+        # no -h here: `clnn train digits --help` goes on to the module's own parser, which
+        # knows its options
+        q = inner.add_parser(key, parents=[common], add_help=False)
         q.set_defaults(_table=table, _what=name)
         # options are declared lazily by the module; unknown ones are collected here
         q.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)

@@ -27,8 +27,12 @@ Two variants, chosen by the render parameter ``variant``:
                        vloadN) and broadcasts MR scalars of the A panel, with ``a*b + c``
                        (contracted by -cl-mad-enable, not the fma() builtin). Edge tiles
                        compute on the zero padding and mask their stores.
+          gemm_tile_direct  the same, reading a row-major A in place (MR row streams, rows
+                       past m clamped to row m-1 and never stored) instead of packed panels:
+                       packing A costs as much as a pass over A, which matters when n is small.
           Packing makes every layout / transpose combination the same fast kernel and turns
-          every load of the inner loop into a contiguous stream.
+          every load of the inner loop into a contiguous stream. The host computes a
+          column-major C as C^T = B^T A^T, so the tile stores are contiguous rows.
 
 Render parameters (names not used by a variant may be left out):
   dtype        "float" | "double"
@@ -49,8 +53,9 @@ Kernel arguments:
                global real* C, int offC, int rsC, int csC
   gemm_pack_a  int m, int k, global real* A, int offA, int rsA, int csA, global real* Ap
   gemm_pack_b  int n, int k, global real* B, int offB, int rsB, int csB, global real* Bp
-  gemm_tile    int m, int n, int k, real alpha, global real* Ap, global real* Bp,
-               real beta, global real* C, int offC, int rsC, int csC, int rb
+  gemm_tile    int m, int n, int k, real alpha, global real* A, int offA, int ldA,
+  (and _direct) global real* Bp, real beta, global real* C, int offC, int rsC, int csC,
+               int rb, int tpw   (rb: row groups per chunk; tpw: tiles per work-item)
 </%doc>
 <%page args="TS=None, WPT=None, MR=None, NR=None, UK=None, KB=None"/>\
 <%include file="common.cl.mako"/>
@@ -176,13 +181,13 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
     def comp(name, c):
         return name if VW == 1 else "%s.s%x" % (name, c)
 %>
-<%def name="step(u)">\
+<%def name="step(u, direct)">\
             {
 %for v in range(NV):
                 const realV b${v} = pb[${u * NV + v}];
 %endfor
 %for r in range(MR):
-                { const real a = pa[${u * MR + r}];
+                { const real a = ${("pa[o%d + %d]" % (r, u)) if direct else ("pa[%d]" % (u * MR + r))};
 %for v in range(NV):
                   c${r}_${v} = a * b${v} + c${r}_${v};
 %endfor
@@ -219,10 +224,20 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
         }
 %endfor
 </%def>
-/* C tiles (ib .. ib + tpw - 1, jb) = alpha * Ap panels . Bp panel jb + beta * C */
+%for direct in (False, True):
+%if direct:
+/* C tiles (ib .. ib + tpw - 1, jb) = alpha * A . Bp panel jb + beta * C, reading the rows of
+   a row-major A in place (offset offA, leading dimension ldA) */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemm_tile_direct(const int m, const int n, const int k, const real alpha,
+%else:
+/* C tiles (ib .. ib + tpw - 1, jb) = alpha * A panels . Bp panel jb + beta * C, the A panels
+   packed by gemm_pack_a (offA and ldA are unused) */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_tile(const int m, const int n, const int k, const real alpha,
-               __global const real* restrict Ap, __global const real* restrict Bp,
+%endif
+               __global const real* restrict A, const int offA, const int ldA,
+               __global const real* restrict Bp,
                const real beta, __global real* restrict C, const int offC, const int rsC,
                const int csC, const int rb, const int tpw)
 {
@@ -238,21 +253,30 @@ void gemm_tile(const int m, const int n, const int k, const real alpha,
     C += offC;
     for (int ib = grp * tpw; ib < ib1; ++ib) {  /* the tiles of this work-item */
     const int i0 = ib * ${MR};
-    const __global real* pa = Ap + (size_t)ib * k * ${MR};
+%if direct:
+    /* row r of the tile is a stream pa[o_r + p]; rows past m re-read row m-1 (not stored) */
+    const __global real* pa = A + offA + (size_t)i0 * ldA;
+%for r in range(MR):
+    const size_t o${r} = (size_t)(min(i0 + ${r}, m - 1) - i0) * ldA;
+%endfor
+%else:
+    const __global real* pa = A + (size_t)ib * k * ${MR};
+%endif
     const __global realV* pb = (const __global realV*)(Bp + (size_t)jb * k * ${NR});
 %for r in range(MR):
     realV ${", ".join("c%d_%d = 0" % (r, v) for v in range(NV))};
 %endfor
     int p = 0;
 %if UK > 1:
-    for (; p + ${UK} <= k; p += ${UK}, pa += ${UK * MR}, pb += ${UK * NV}) {
+    for (; p + ${UK} <= k; p += ${UK}, pa += ${UK * (1 if direct else MR)},
+                                       pb += ${UK * NV}) {
 %for u in range(UK):
-${step(u)}\
+${step(u, direct)}\
 %endfor
     }
 %endif
-    for (; p < k; ++p, pa += ${MR}, pb += ${NV}) {
-${step(0)}\
+    for (; p < k; ++p, pa += ${1 if direct else MR}, pb += ${NV}) {
+${step(0, direct)}\
     }
     if (i0 + ${MR} <= m && j0 + ${NR} <= n && csC == 1) {  /* clnn makes C row-major */
         if (beta == 0) {
@@ -280,4 +304,6 @@ ${stores()}\
     }
     }
 }
+
+%endfor
 %endif

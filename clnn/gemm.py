@@ -66,8 +66,9 @@ def gemm_defaults(device: DeviceInfo, variant: str, dtype: str, size_class: str 
     16 vector registers of 8 floats: a 6 x 16 float tile (12 accumulators, 2 B vectors, 1
     broadcast) is the classic fit; double uses 4 lanes. Two tiles per work-item (TPW) halve
     the work-groups PoCL schedules; CACHE KiB of A panels are kept hot while B streams.
-    PACKA=1 reads a row-major A in place (2: always pack A); in place, a 10000 x 128 x 784
-    product ran at 1.1x numpy instead of 0.9x.
+    A row-major A is read in place when n <= DIRECTN (packing A is a pass over A, which
+    matters when n is small: 10000 x 128 x 784 ran at 1.1x numpy in place, 0.9x packed);
+    for larger n the packed, contiguous A panels are kept.
     Measured on PoCL (AVX2 code on a 2-core EPYC), float32, ratio to numpy: 1024^3 0.82 with
     TPW=1, 0.94 with TPW=2; 2048^3 0.94 / 0.99; 4 x 24 and 5 x 16 tiles were slower.
     """
@@ -84,7 +85,7 @@ def gemm_defaults(device: DeviceInfo, variant: str, dtype: str, size_class: str 
         return {"TS": ts, "WPT": min(4, ts)}
     vw = 8 if dtype == "float" else 4
     return {"MR": 6, "NR": 2 * vw, "VW": vw, "UK": 4, "KB": 64, "CACHE": 512, "TPW": 2,
-            "PACKA": 1}
+            "DIRECTN": 512}
 
 
 def _validate(device: DeviceInfo, variant: str, dtype: str, p: dict) -> None:
@@ -107,8 +108,6 @@ def _validate(device: DeviceInfo, variant: str, dtype: str, p: dict) -> None:
         raise ValueError(f"VW={p['VW']} {dtype}s are wider than 512 bits")
     if p["NR"] % p["VW"]:
         raise ValueError(f"NR={p['NR']} is not a multiple of VW={p['VW']}")
-    if p["PACKA"] not in (1, 2):
-        raise ValueError(f"PACKA={p['PACKA']} is not 1 (row-major A in place) or 2 (pack A)")
     if p["MR"] > 32 or p["NR"] > 128 or p["MR"] * p["NR"] > 1024 or p["UK"] > 16:
         raise ValueError(f"register tile {p['MR']}x{p['NR']} (UK={p['UK']}) is too large")
 
@@ -233,7 +232,7 @@ def _launch(rt, ks: _Kernels, a: Matrix, b: Matrix, c: Matrix, alpha: float,
     rb = max(1, min(mg, p["CACHE"] * 1024 // (tpw * mr * k * a.dtype.itemsize)))
     # the lock spans the three launches: another thread must not repack the workspace
     # between this call's packing and its multiplication
-    direct = a.layout == "row" and p["PACKA"] == 1
+    direct = a.layout == "row" and n <= p["DIRECTN"]
     with rt._lock:
         if direct:
             # row-major A is read in place: MR row streams (rows past m re-read row m-1)
@@ -344,7 +343,7 @@ def tune_candidates(device: DeviceInfo, dtype: str, quick: bool):
             for uk in uks:
                 for tpw in tpws:
                     yield "packed", sc, {"MR": mr, "NR": nr, "VW": vw, "UK": uk, "KB": 64,
-                                         "CACHE": 512, "TPW": tpw, "PACKA": 1}
+                                         "CACHE": 512, "TPW": tpw, "DIRECTN": 512}
 
 
 def tune_bench(rt, variant: str, dtype: str, size_class_: str, params: dict,

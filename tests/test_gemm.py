@@ -16,10 +16,10 @@ G = importlib.import_module("clnn.gemm")  # the module (clnn.gemm is also the fu
 
 LAYOUTS = ["row", "col"]
 PACKED_ALT = [  # alternative tunables of the packed path (edge cases of the template)
-    {"MR": 1, "NR": 1, "VW": 1, "UK": 1, "KB": 1, "CACHE": 1, "TPW": 1, "PACKA": 1},
-    {"MR": 3, "NR": 8, "VW": 4, "UK": 3, "KB": 7, "CACHE": 1, "TPW": 3, "PACKA": 2},
-    {"MR": 4, "NR": 24, "VW": 8, "UK": 2, "KB": 64, "CACHE": 64, "TPW": 2, "PACKA": 1},
-    {"MR": 8, "NR": 32, "VW": 16, "UK": 5, "KB": 100, "CACHE": 4096, "TPW": 5, "PACKA": 2},
+    {"MR": 1, "NR": 1, "VW": 1, "UK": 1, "KB": 1, "CACHE": 1, "TPW": 1, "DIRECTN": 100000},
+    {"MR": 3, "NR": 8, "VW": 4, "UK": 3, "KB": 7, "CACHE": 1, "TPW": 3, "DIRECTN": 1},
+    {"MR": 4, "NR": 24, "VW": 8, "UK": 2, "KB": 64, "CACHE": 64, "TPW": 2, "DIRECTN": 100000},
+    {"MR": 8, "NR": 32, "VW": 16, "UK": 5, "KB": 100, "CACHE": 4096, "TPW": 5, "DIRECTN": 1},
 ]
 REF_ALT = [{"TS": 1, "WPT": 1}, {"TS": 4, "WPT": 2}, {"TS": 16, "WPT": 1},
            {"TS": 16, "WPT": 4}, {"TS": 32, "WPT": 8}]

@@ -42,11 +42,12 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
+
+from .atomic import atomic_write
 
 __all__ = ["cache_root", "pocl_dir", "pyopencl_dir", "Guard", "setup", "verify_once",
            "record_all", "guards"]
@@ -164,17 +165,8 @@ class Guard:
 
     def _save(self, files: Dict[str, list]) -> None:
         data = {"format": _FORMAT, "version": _VERSION, "files": files}
-        fd, tmp = tempfile.mkstemp(dir=str(self.path), prefix=".clnn-manifest-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, sort_keys=True)
-            os.replace(tmp, self.path / MANIFEST)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_write(self.path / MANIFEST, "w", prefix=".clnn-manifest-") as f:
+            json.dump(data, f, sort_keys=True)
 
     def _remove(self, entry: str) -> None:
         p = self.path / entry

@@ -40,13 +40,13 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import tempfile
 import threading
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from .atomic import atomic_write
 from .devices import DeviceInfo
 from .errors import BuildError, RenderError
 
@@ -328,17 +328,8 @@ def store(device: DeviceInfo, family: str, variant: str, dtype: str, size_class:
         if not folder.exists():
             os.makedirs(folder, mode=0o700, exist_ok=True)
             os.chmod(folder, 0o700)
-        fd, tmp = tempfile.mkstemp(dir=str(folder), prefix=".tuning-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path, "w", prefix=".tuning-") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
         _db_cache["key"] = None
         _cache.clear()
         _generation[0] += 1

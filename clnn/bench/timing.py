@@ -14,11 +14,11 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 import time
 from typing import Callable, Dict, Optional
+
+from ..atomic import atomic_write
 
 
 def time_call(fn: Callable[[], object], number: int = 1) -> float:
@@ -65,16 +65,8 @@ def interleaved(contenders: Dict[str, Callable[[], object]], repeat: int = 9,
 
 def write_json(path: str, data: object) -> None:
     """Write ``data`` as JSON atomically (a temporary file renamed over ``path``)."""
-    d = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".bench-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "w", prefix=".bench-") as f:
+        json.dump(data, f, indent=2)
 
 
 def table(headers: list, rows: list) -> str:

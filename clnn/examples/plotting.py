@@ -12,13 +12,14 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Mapping, Optional, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+from ..atomic import atomic_write  # noqa: E402
 
 __all__ = ["learning_curves"]
 
@@ -45,14 +46,8 @@ def learning_curves(history: Mapping[str, Sequence[float]], path: str, title: st
     fig.tight_layout()
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".clnn-plot-", suffix=".png")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path, "wb", prefix=".clnn-plot-") as f:
             fig.savefig(f, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     finally:
         plt.close(fig)

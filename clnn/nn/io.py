@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import ClnnError
 
 __all__ = ["save", "load", "NetworkFileError", "FORMAT", "VERSION"]
@@ -45,20 +45,8 @@ def save(net, path: Any) -> None:
     for i, layer in enumerate(net.layers):
         arrays[f"layer{i}.weights"] = layer.weights.to_numpy()
         arrays[f"layer{i}.bias"] = layer.bias.to_numpy()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".clnn-", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def _bad(path: str, why: str) -> NetworkFileError:

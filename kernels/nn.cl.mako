@@ -539,16 +539,19 @@ __kernel void nn_gather(const int n, const int K, const int C,
     int i = get_global_id(0) * rpi;
     const int iend = min(i + rpi, n);
     perm += offP; SX += offSX; SY += offSY; X += offX; XT += offXT; Y += offY;
+    /* rows first (contiguous copies), then XT from the rows just written (still in cache),
+       one XT row segment at a time so its stores are contiguous */
+    const int i0 = i;
     for (; i < iend; ++i) {
         const int p = (int)perm[i];
         __global const real* sx = SX + (size_t)p * K;
         __global real* x = X + (size_t)i * K;
-        for (int k = 0; k < K; ++k) {
-            const real v = sx[k];
-            x[k] = v;
-            XT[(size_t)k * ldt + i] = v;
-        }
+        for (int k = 0; k < K; ++k) x[k] = sx[k];
         for (int c = 0; c < C; ++c) Y[(size_t)i * C + c] = SY[(size_t)p * C + c];
+    }
+    for (int k = 0; k < K; ++k) {
+        __global real* xt = XT + (size_t)k * ldt;
+        for (i = i0; i < iend; ++i) xt[i] = X[(size_t)i * K + k];
     }
 }
 

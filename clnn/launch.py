@@ -15,6 +15,16 @@ import pyopencl as cl
 from .errors import ReleasedError
 
 
+def _refuse_dead(args: tuple, bufpos: tuple) -> None:
+    """Raise ReleasedError when a buffer argument was released (by another thread) after the
+    op's checks; called under the runtime's lock, so no release can slip in after it."""
+    for i in bufpos:
+        b = args[i]
+        if b is None or getattr(b, "_clnn_dead", False):
+            raise ReleasedError("an operand was released by another thread while this op "
+                                "was starting")
+
+
 class Plan:
     """A kernel with its argument types; ``launch`` sets arguments (if changed) and enqueues."""
 
@@ -38,11 +48,7 @@ class Plan:
             rt = self._rt()
             if rt is None or rt._released:  # released by another thread since the op's checks
                 raise ReleasedError("the clnn.Runtime was released while this op was starting")
-            for i in self._bufpos:
-                b = args[i]
-                if b is None or getattr(b, "_clnn_dead", False):
-                    raise ReleasedError("an operand was released by another thread while "
-                                        "this op was starting")
+            _refuse_dead(args, self._bufpos)
             if args != self.last:
                 self.kernel.set_args(*args)
                 self.last = args
@@ -56,11 +62,7 @@ class Plan:
             rt = self._rt()
             if rt is None or rt._released:
                 raise ReleasedError("the clnn.Runtime was released while this op was starting")
-            for i in self._bufpos:
-                b = args[i]
-                if b is None or getattr(b, "_clnn_dead", False):
-                    raise ReleasedError("an operand was released by another thread while "
-                                        "this op was starting")
+            _refuse_dead(args, self._bufpos)
             if args is not self.last:
                 self.kernel.set_args(*args)
                 self.last = args

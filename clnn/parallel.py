@@ -189,7 +189,6 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
     :class:`~clnn.nn.History`, with ``history.parallel`` holding the worker counts and the
     time spent waiting for the devices, summing on the host and in the allreduce."""
     from .nn import network as _nw
-    from .optim import SGD, Optimizer
 
     comm = _as_comm(comm)
     size, rank = (comm.size, comm.rank) if comm is not None else (1, 0)
@@ -198,22 +197,8 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
     xh = val = None
     B = n_local = 0
     try:
-        xh = net._host_x(x, "fit", ndim=2)
-        yh = net._host_y(y, len(xh), "fit")
-        val = None
-        if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise OperandError("fit: validation must be a pair (x, y)")
-            xv = net._host_x(validation[0], "fit validation", ndim=2)
-            val = (xv, net._host_y(validation[1], len(xv), "fit validation"))
-        epochs = _nw._as_int(epochs, "fit: epochs", 0)
-        batch_size = _nw._as_int(batch_size, "fit: batch_size", 1)
-        if optimizer is None:
-            optimizer = SGD(0.01, momentum=0.9)
-        if not isinstance(optimizer, Optimizer):
-            raise OperandError(f"fit: optimizer must be a clnn.optim optimizer, got "
-                               f"{type(optimizer).__name__}")
-        optimizer._check(net.params, net.grads)
+        xh, yh, val, epochs, batch_size, optimizer = net._fit_args(
+            x, y, validation, epochs, batch_size, optimizer)
         if on_epoch is not None and not callable(on_epoch):
             raise OperandError("fit: on_epoch must be callable")
         rts = _resolve_devices(net, devices)

@@ -721,6 +721,30 @@ class Network:
                 data.settle()
 
     # ---- training ---------------------------------------------------------------------------
+    def _fit_args(self, x: Any, y: Any, validation: Any, epochs: Any, batch_size: Any,
+                  optimizer: Any) -> tuple:
+        """fit's argument checks (shared with clnn.parallel): host data, validation pair,
+        counts and the optimizer, all checked before any device work."""
+        from ..optim import SGD, Optimizer
+
+        xh = self._host_x(x, "fit", ndim=2)
+        yh = self._host_y(y, len(xh), "fit")
+        val = None
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise OperandError("fit: validation must be a pair (x, y)")
+            xv = self._host_x(validation[0], "fit validation", ndim=2)
+            val = (xv, self._host_y(validation[1], len(xv), "fit validation"))
+        epochs = _as_int(epochs, "fit: epochs", 0)
+        batch_size = _as_int(batch_size, "fit: batch_size", 1)
+        if optimizer is None:
+            optimizer = SGD(0.01, momentum=0.9)
+        if not isinstance(optimizer, Optimizer):
+            raise OperandError(f"fit: optimizer must be a clnn.optim optimizer, got "
+                               f"{type(optimizer).__name__}")
+        optimizer._check(self.params, self.grads)
+        return xh, yh, val, epochs, batch_size, optimizer
+
     def fit(self, x: Any, y: Any, epochs: int = 10, batch_size: int = 32,
             optimizer: Any = None, validation: Optional[Tuple[Any, Any]] = None,
             verbose: bool = True, shuffle: bool = True,
@@ -746,25 +770,10 @@ class Network:
 
             return fit_data_parallel(self, x, y, epochs, batch_size, optimizer, validation,
                                      verbose, shuffle, seed, on_epoch, devices, comm)
-        from ..optim import SGD, Optimizer
 
         # ---- every check before any device work ----
-        xh = self._host_x(x, "fit", ndim=2)
-        yh = self._host_y(y, len(xh), "fit")
-        val = None
-        if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise OperandError("fit: validation must be a pair (x, y)")
-            xv = self._host_x(validation[0], "fit validation", ndim=2)
-            val = (xv, self._host_y(validation[1], len(xv), "fit validation"))
-        epochs = _as_int(epochs, "fit: epochs", 0)
-        batch_size = _as_int(batch_size, "fit: batch_size", 1)
-        if optimizer is None:
-            optimizer = SGD(0.01, momentum=0.9)
-        if not isinstance(optimizer, Optimizer):
-            raise OperandError(f"fit: optimizer must be a clnn.optim optimizer, got "
-                               f"{type(optimizer).__name__}")
-        optimizer._check(self.params, self.grads)
+        xh, yh, val, epochs, batch_size, optimizer = self._fit_args(
+            x, y, validation, epochs, batch_size, optimizer)
         rng = self._rng if seed is None else (
             seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
         if on_epoch is not None and not callable(on_epoch):

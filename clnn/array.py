@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 import pyopencl as cl
 
+from . import hostmem
 from .errors import DTypeError, OperandError, OutOfMemoryError, ReleasedError, ShapeError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,10 +159,15 @@ class Array:
             self.runtime._forget(self)
             if buf is not None:
                 buf._clnn_dead = True  # Plan.launch refuses it from now on
+                host = hostmem.is_host_backed(buf)
                 try:
+                    if host and self.runtime._queue is not None:
+                        self.runtime._queue.finish()  # queued commands may still use it
                     buf.release()
                 except cl.Error:  # context already gone: nothing left to free
                     pass
+                if host:
+                    hostmem.discard(buf)
 
     def __enter__(self):
         self._live()

@@ -40,7 +40,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pyopencl as cl
 
-from . import cacheguard
+from . import cacheguard, hostmem
 from .array import LAYOUTS, Matrix, Vector, as_dtype, check_size, host_array
 from .devices import DeviceInfo, cl_device, select_device
 from .errors import DeviceError, OutOfMemoryError, ReleasedError, ShapeError, UnsupportedError
@@ -96,6 +96,7 @@ class Runtime:
         self._bytes = 0  # bytes held by this runtime's live buffers
         #: the most bytes all clnn buffers on this device may hold (the device's global memory)
         self.memory_limit: int = info.global_mem
+        self._hugepages = hostmem.enabled(info)  # large buffers in huge-page host memory
         self._released = False
 
     # ---- lifetime -------------------------------------------------------------------------
@@ -222,7 +223,11 @@ class Runtime:
             self._bytes += nbytes
             self.allocations += 1
         try:
-            buf = cl.Buffer(self._ctx, cl.mem_flags.READ_WRITE, nbytes)
+            buf = None
+            if self._hugepages and nbytes >= hostmem.MIN_BYTES:
+                buf = hostmem.host_buffer(self._ctx, nbytes)
+            if buf is None:
+                buf = cl.Buffer(self._ctx, cl.mem_flags.READ_WRITE, nbytes)
             if self.device.type != "CPU":
                 # GPU drivers allocate at first use: touch one byte now so that a refusal
                 # surfaces here, as OutOfMemoryError, and not in a later kernel launch.

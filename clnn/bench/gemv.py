@@ -2,15 +2,16 @@
 
 One process, one table. For every size (256..8192 squares and the odd shapes 1023x1025,
 10007x3, 3x10007), storage layout ("row"/"col"), operation (plain ``a`` or ``a.T``) and dtype,
-clnn and numpy are timed *interleaved* (A B, B A, ..., medians), so the machine's speed swings
-hit both, and each timed run starts after a short idle pause (``--settle``, 0.1 s) so that it
-does not share the cores with the other library's still-spinning worker threads (OpenBLAS's
-spin about 0.1 s after every call). Each timed run is a batch of calls followed by one
-``finish`` (numpy: the same number of ``a @ x``), so small sizes measure the steady state of
-back-to-back calls. Columns: GB/s of
-matrix read for clnn and numpy, the time-for-time ratio (numpy time / clnn time: above 1 means
-clnn is faster), and the device's copy bandwidth on the same number of bytes (a copy kernel;
-bytes read + written per second) as the bound. Every result is also checked against numpy.
+clnn and numpy are timed *interleaved* (A B, B A, ...), so the machine's speed swings hit
+both; the ratio is the median over the rounds of each round's numpy/clnn time ratio. Each
+timed run starts after a short idle pause (``--settle``, 0.1 s) so that it does not share the
+cores with the other library's still-spinning worker threads (OpenBLAS's spin about 0.1 s after
+every call), then one untimed run wakes the contender's own threads. A timed run is a batch of
+calls (about 20 ms of them) followed by one ``finish`` (numpy: the same number of ``a @ x``),
+so every size measures the steady state of back-to-back calls. Columns: GB/s of matrix read
+for clnn and numpy, the time-for-time ratio (numpy time / clnn time: above 1 means clnn is
+faster), and the device's copy bandwidth on the same number of bytes (a copy kernel; bytes
+read + written per second) as the bound. Every result is also checked against numpy.
 
 Then the per-call overhead rows (a 4x2 ``mv``: 1000 enqueues then one finish, and ``mv`` +
 ``to_numpy()``, each beside the same done with raw pyopencl on a trivial kernel) and the first
@@ -137,9 +138,14 @@ the way each would run in a program of its own."""
 
 
 def _settled(contenders: Dict[str, Callable[[], Any]], repeat: int,
-             settle: float = SETTLE_S) -> Dict[str, float]:
+             settle: float = SETTLE_S, warm: bool = False) -> Dict[str, float]:
     """Median seconds per call of each contender, alternating A B, B A, ... with ``settle``
-    seconds of idle before every timed call (not counted)."""
+    seconds of idle before every timed call (not counted). ``warm``: after the pause, one
+    untimed run of the same contender first, so the timed run finds its worker threads awake
+    and its cores clocked up, as in a program that calls it repeatedly. With two contenders
+    the result also holds ``"pair_ratio"``: the median over the rounds of (second's time /
+    first's time), each ratio taken from two runs a few milliseconds apart, so a slow phase of the machine
+    that spans one round cancels out of it."""
     names = list(contenders)
     for k in names:
         contenders[k]()  # warm-up
@@ -147,10 +153,16 @@ def _settled(contenders: Dict[str, Callable[[], Any]], repeat: int,
     for r in range(repeat):
         for k in (names if r % 2 == 0 else names[::-1]):
             time.sleep(settle)
+            if warm:
+                contenders[k]()  # untimed: wakes this contender's idle threads
             t0 = time.perf_counter()
             contenders[k]()
             samples[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    res: Dict[str, float] = {k: statistics.median(v) for k, v in samples.items()}
+    if len(names) == 2:
+        a, b = samples[names[0]], samples[names[1]]
+        res["pair_ratio"] = statistics.median(tb / ta for ta, tb in zip(a, b))
+    return res
 
 
 def _batch(fn: Callable[[], Any], target_s: float = 2e-3) -> int:
@@ -160,6 +172,16 @@ def _batch(fn: Callable[[], Any], target_s: float = 2e-3) -> int:
     fn()
     t = time.perf_counter() - t0
     return int(max(1, min(2000, target_s / max(t, 1e-7))))
+
+
+BATCH_S = 0.02
+"""Length of one timed run of the clnn/numpy comparison: back-to-back calls (one ``finish``)
+for about this long, so that a run measures the steady state of repeated calls and the
+wake-up of idle worker threads after the settle pause (~0.1-0.2 ms, on PoCL's side and on
+OpenBLAS's) is a small part of it even for the 120 KB shapes."""
+
+TARGET_REPEAT = 15
+"""Rounds of the cases that carry a target (at least this many; others take ``--repeat``)."""
 
 
 def _gbs(nbytes: int, seconds: float) -> float:
@@ -187,11 +209,16 @@ def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bo
         ok = bool(np.all(np.abs(got - exp) <= 8 * np.sqrt(opA.shape[1]) * eps * scale + 1e-30))
         q = rt.queue
 
-        def one_clnn() -> None:
-            clnn.mv(op, xv, out=y)
+        def some_clnn() -> None:
+            for _ in range(10):
+                clnn.mv(op, xv, out=y)
             q.finish()
 
-        batch = max(_batch(one_clnn, 5e-3), 1)
+        some_clnn()
+        t0 = time.perf_counter()
+        some_clnn()
+        per_call = (time.perf_counter() - t0) / 10
+        batch = int(max(1, min(5000, BATCH_S / max(per_call, 1e-7))))
 
         def run_clnn() -> None:
             for _ in range(batch):
@@ -202,12 +229,13 @@ def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bo
             for _ in range(batch):
                 opA @ x
 
-        res = _settled({"clnn": run_clnn, "numpy": run_numpy}, repeat, settle)
+        res = _settled({"clnn": run_clnn, "numpy": run_numpy}, repeat, settle, warm=True)
     tc, tn = res["clnn"] / batch, res["numpy"] / batch
     nbytes = A.nbytes
     return {"m": m, "n": n, "dtype": dtype.name, "layout": layout, "op": "T" if trans else "N",
-            "bytes": nbytes, "batch": batch, "clnn_s": tc, "numpy_s": tn,
-            "clnn_gbs": _gbs(nbytes, tc), "numpy_gbs": _gbs(nbytes, tn), "ratio": tn / tc,
+            "bytes": nbytes, "batch": batch, "repeat": repeat, "clnn_s": tc, "numpy_s": tn,
+            "clnn_gbs": _gbs(nbytes, tc), "numpy_gbs": _gbs(nbytes, tn),
+            "ratio": res["pair_ratio"], "ratio_of_medians": tn / tc,
             "copy_gbs": ref.copy_gbs(nbytes, repeat), "correct": ok}
 
 
@@ -334,13 +362,14 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
             for s in sizes:
                 for layout in ("row", "col"):
                     for trans in (False, True):
+                        rep = max(repeat, TARGET_REPEAT) if s in TARGET_SIZES else repeat
                         cases.append(_case(rt, ref, s, s, np.dtype(dt), layout, trans,
-                                           repeat, rng, args.settle))
+                                           rep, rng, args.settle))
             for (m, n) in ODD:
                 for layout in ("row", "col"):
                     for trans in (False, True):
                         cases.append(_case(rt, ref, m, n, np.dtype(dt), layout, trans,
-                                           repeat, rng, args.settle))
+                                           max(repeat, TARGET_REPEAT), rng, args.settle))
         over = _overhead(rt, ref, max(repeat, 9), args.settle)
     first = None if args.no_first_call else _first_call(getattr(args, "device", None)
                                                         or dev.spec)
@@ -400,9 +429,11 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
                 + ([first.get("pass", False)] if first is not None else []))
     n_pass = sum(1 for v in verdicts if v)
     elapsed = time.perf_counter() - t_start
-    print(f"clnn/np = numpy time / clnn time (> 1: clnn faster); GB/s of matrix read; copy "
-          f"GB/s = bytes read + written by a copy kernel of the matrix's size; medians of "
-          f"{repeat} interleaved runs, {args.settle} s idle before each. "
+    print(f"clnn/np = median over interleaved rounds of numpy time / clnn time, each round "
+          f"one run of each (> 1: clnn faster); GB/s of matrix read (medians); copy GB/s = "
+          f"bytes read + written by a copy kernel of the matrix's size; a run is ~"
+          f"{BATCH_S * 1e3:.0f} ms of back-to-back calls after {args.settle} s idle; "
+          f"{repeat} rounds, {max(repeat, TARGET_REPEAT)} for rows with a target. "
           f"{n_pass}/{len(verdicts)} targets PASS "
           f"({elapsed:.0f} s).")
     if args.json:

@@ -144,8 +144,8 @@ def _settled(contenders: Dict[str, Callable[[], Any]], repeat: int,
     untimed run of the same contender first, so the timed run finds its worker threads awake
     and its cores clocked up, as in a program that calls it repeatedly. With two contenders
     the result also holds ``"pair_ratio"``: the median over the rounds of (second's time /
-    first's time), each ratio taken from two runs a few milliseconds apart, so a slow phase of the machine
-    that spans one round cancels out of it."""
+    first's time), each ratio taken from two runs a few milliseconds apart, so a slow phase of
+    the machine that spans one round cancels out of it."""
     names = list(contenders)
     for k in names:
         contenders[k]()  # warm-up

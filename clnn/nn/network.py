@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -806,7 +807,7 @@ class Network:
                         data.shuffle(perm.astype(self.dtype))
                     else:
                         data.upload(np.ascontiguousarray(xh[perm]), np.ascontiguousarray(yh[perm]))
-                    with rt._lock:
+                    with rt._lock, _gate(rt):
                         for s in range(steps):
                             p = full if s < steps - 1 else last
                             p.point(s * B)
@@ -868,6 +869,24 @@ class _VectorWorkspace:
 
     def release(self) -> None:
         self.vec.release()
+
+
+@contextlib.contextmanager
+def _gate(rt):
+    """Hold back the launches enqueued inside the block until it ends: a marker waiting on a
+    user event goes first, and the event completes on the way out (also on an exception).
+
+    On a CPU device the driver's worker threads and the host thread that enqueues share the
+    cores: launches that start while the host is still enqueueing the epoch's next ones make
+    both slower. Gated, the host enqueues an epoch's steps back to back, then the workers run
+    them without the host in their way. Only kernel launches and non-blocking copies may be
+    enqueued inside (a blocking call there would wait for itself)."""
+    ev = cl.UserEvent(rt.ctx)
+    try:
+        cl.enqueue_marker(rt.queue, wait_for=[ev])
+        yield
+    finally:
+        ev.set_status(cl.command_execution_status.COMPLETE)
 
 
 def _progress(epochs: int, verbose: bool):

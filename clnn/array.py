@@ -145,7 +145,9 @@ class Array:
 
         Thread-safe: the buffer is freed under the runtime's lock and marked dead, so an op
         that another thread checked just before and launches just after raises
-        ``ReleasedError`` (see ``Plan.launch``) instead of running on freed memory."""
+        ``ReleasedError`` (see ``Plan.launch``) instead of running on freed memory. A buffer
+        in clnn's own host memory (CPU devices, 4 MiB or more: :mod:`clnn.hostmem`) first
+        waits for the commands already queued, then its pages go back to the system."""
         if self._released:
             return
         if self._owner is not self:

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tolerances import rtol
+from tolerances import atol, rtol
 
 import clnn
 
@@ -127,7 +127,7 @@ def check(got, want, dtype, k: int = 1, scale=None, what: str = "") -> None:
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), want.shape)
     with np.errstate(invalid="ignore"):
         err = np.abs(got[fin] - want[fin])
-        tol = rtol(dtype, k) * np.maximum(scale[fin], 1e-300)
+        tol = rtol(dtype, k) * np.maximum(scale[fin], 1e-300) + atol(dtype, k)
     bad = ~(err <= tol)
     assert not bad.any(), (f"{what}: {bad.sum()} of {bad.size} off, worst "
                            f"{np.max(err[bad] / np.maximum(scale[fin][bad], 1e-300)):.3g}")

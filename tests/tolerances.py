@@ -20,6 +20,13 @@ def rtol(dtype, k: int = 1) -> float:
     return 8.0 * math.sqrt(max(k, 1)) * EPS[np.dtype(dtype)] + 4 * EPS[np.dtype(dtype)]
 
 
+def atol(dtype, k: int = 1) -> float:
+    """Absolute tolerance below the normal range: a result made of ``k`` terms that fall into
+    ``dtype``'s subnormals has lost up to one smallest normal number per term (OpenCL lets a
+    device flush subnormals to zero, and their spacing carries no relative precision)."""
+    return max(k, 1) * float(np.finfo(np.dtype(dtype)).tiny)
+
+
 def assert_close(actual, expected, dtype, k: int = 1, scale=None) -> None:
     """Compare with numpy: |actual - expected| <= rtol * scale elementwise, where ``scale`` is
     the sum of magnitudes of the terms (passed in) or ``|expected|`` with a floor of its max."""

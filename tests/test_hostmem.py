@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ def _rss() -> int:
 
 def test_enabled_follows_device_type_and_env(device, monkeypatch):
     monkeypatch.delenv("CLNN_HUGEPAGES", raising=False)
-    expect = device.type == "CPU" and hasattr(__import__("mmap"), "MADV_HUGEPAGE")
+    expect = device.type == "CPU" and hasattr(mmap, "MADV_HUGEPAGE")
     assert hostmem.enabled(device) == expect
     monkeypatch.setenv("CLNN_HUGEPAGES", "0")
     assert not hostmem.enabled(device)

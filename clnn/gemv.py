@@ -71,7 +71,8 @@ def gemv_defaults(device, variant: str, dtype: str, size_class: str = tuning.ANY
             return {"WGS": 1, "RPT": 4, "VW": wide, "NG": 8 * cu, "KMIN": 1024, "AL": 0,
                     "NVW": wide // 2, "SMIN": 1 << 18}
         return {"WGS": 1, "RPT": 1, "VW": wide // 2, "ACC": 1, "CU": 8, "MB": 4096,
-                "NG": 8 * cu, "KMIN": 256, "AL": 0, "NVW": wide // 2, "SMIN": 1 << 18}
+                "NG": 8 * cu, "KMIN": 256, "AL": 0, "NVW": wide // 2, "SMIN": 1 << 18,
+                "PAN": 32}
     wgs = 1
     while wgs * 2 <= min(128, device.max_work_group_size):
         wgs *= 2
@@ -79,7 +80,7 @@ def gemv_defaults(device, variant: str, dtype: str, size_class: str = tuning.ANY
         return {"WGS": wgs, "RPT": 1, "VW": 4 if dtype == "float" else 2, "NG": 64 * cu,
                 "KMIN": 4096, "AL": 1, "NVW": 4, "SMIN": 1 << 16}
     return {"WGS": wgs, "RPT": 1, "VW": 1, "ACC": 0, "CU": 1, "MB": 1, "NG": 256 * cu,
-            "KMIN": 1024, "AL": 1, "NVW": 4, "SMIN": 1 << 16}
+            "KMIN": 1024, "AL": 1, "NVW": 4, "SMIN": 1 << 16, "PAN": 32}
 
 
 def _validate(device, variant: str, dtype: str, p: dict) -> None:
@@ -95,10 +96,15 @@ def _validate(device, variant: str, dtype: str, p: dict) -> None:
         raise ValueError(f"WGS={p['WGS']} exceeds the device's {device.max_work_group_size}")
     if p.get("AL", 0) not in (0, 1):
         raise ValueError(f"AL={p['AL']} is not 0 or 1")
-    if variant == "col" and p.get("ACC", 0) not in (0, 1):
-        raise ValueError(f"ACC={p['ACC']} is not 0 or 1")
-    if variant == "col" and p.get("ACC") == 1 and p.get("WGS", 1) != 1:
-        raise ValueError("ACC=1 needs WGS=1")
+    if variant == "col" and p.get("ACC", 0) not in (0, 1, 2):
+        raise ValueError(f"ACC={p['ACC']} is not 0, 1 or 2")
+    if variant == "col" and p.get("ACC") in (1, 2) and p.get("WGS", 1) != 1:
+        raise ValueError(f"ACC={p['ACC']} needs WGS=1")
+    if variant == "col" and p.get("ACC") == 2 and device.type != "CPU":
+        # the last-group pattern relies on a CPU's coherent caches between work-groups
+        raise ValueError("ACC=2 is for CPU devices")
+    if p.get("PAN", 1) < 1:
+        raise ValueError(f"PAN={p['PAN']} is not positive")
     if p.get("RPT", 1) > 16 or p.get("CU", 1) > 8:
         raise ValueError("RPT > 16 or CU > 8 (register pressure)")
 
@@ -106,23 +112,27 @@ def _validate(device, variant: str, dtype: str, p: dict) -> None:
 tuning.register_defaults("gemv", gemv_defaults, _validate, flags=("ACC", "AL"))
 
 # Shipped measurements: the winners of ``clnn tune gemv`` on PoCL 3.0 (pthread device, AMD
-# EPYC, 2 cores, AVX2 code), as differences from the derived CPU defaults. Two runs agreed on
-# the large class (row: 8 rows per block, 8 groups; col: 8 columns per step, now the derived
-# default).
+# EPYC, 2 cores, AVX2 code), as differences from the derived CPU defaults, and what the
+# side-by-side runs of ``clnn bench gemv`` showed for the large class: PoCL hands a launch of
+# at most 128 work-groups per thread out in one chunk per thread, so a thread that starts late
+# (an idle core waking up, ~0.1-1 ms on a shared VM) delays the whole launch. The large row
+# class therefore uses 512 one-block work-groups (PoCL then deals chunks of 32 as threads ask)
+# and 8 rows x 8 lanes (16 accumulators of 8 lanes spill on AVX2); the large col class uses
+# ACC=2, two persistent work-groups taking 32-column panels from a counter.
 _POCL = "The pocl project|CPU"
 tuning.register_builtin("gemv", {_POCL: {
     "row/float/small": {"RPT": 2, "VW": 8, "NG": 32},
-    "row/float/large": {"RPT": 8, "NG": 8},
+    "row/float/large": {"RPT": 8, "VW": 8, "NG": 512},
     "row/float/tall": {"VW": 8, "NG": 8},
     "row/float/wide": {"RPT": 8, "VW": 8, "NG": 8},
     "col/float/small": {"MB": 16384},
-    "col/float/large": {"VW": 16},
+    "col/float/large": {"ACC": 2, "VW": 16, "NG": 2, "PAN": 32},
     "row/double/small": {"KMIN": 4096},
-    "row/double/large": {"RPT": 8, "VW": 4, "NG": 32},
+    "row/double/large": {"RPT": 8, "VW": 4, "NG": 512},
     "row/double/tall": {"RPT": 8, "NG": 8},
     "row/double/wide": {"RPT": 8, "VW": 4, "NG": 32},
     "col/double/small": {"CU": 2, "MB": 16384},
-    "col/double/large": {"MB": 16384},
+    "col/double/large": {"ACC": 2, "VW": 8, "NG": 2, "PAN": 32},
     "col/double/tall": {"VW": 8, "MB": 16384},
     "col/double/wide": {"VW": 8, "MB": 1024},
 }})
@@ -137,11 +147,12 @@ class _Call:
     """Everything one (layout, dtype, shape, alignment, strides) needs to launch."""
 
     __slots__ = ("main", "gsize", "lsize", "bpg", "cps", "split", "sum", "sgsize", "slsize",
-                 "chunk", "params", "nsplit")
+                 "chunk", "params", "nsplit", "ctr")
 
     def __init__(self):
         self.sum = None
         self.nsplit = 1
+        self.ctr = None  # ACC=2: the work counters {next unit, groups done}
 
 
 def _div(a: int, b: int) -> int:
@@ -177,6 +188,12 @@ def _geometry(layout: str, m: int, n: int, p: dict, incy1: bool, narrow: int) ->
         groups = max(1, min(nblk, _div(ng, s)))
         bpg = _div(nblk, groups)
         return (_div(nblk, bpg) * wgs, s), (wgs, 1), bpg, cps, s, s > 1
+    if p["ACC"] == 2:
+        # units of mb rows x PAN columns taken from a counter by NG persistent work-groups
+        nrb = _div(m, max(vw, p["MB"]))
+        mb = _div(_div(m, nrb), vw) * vw
+        nunits = _div(m, mb) * _div(n, max(1, p["PAN"]))
+        return (max(1, min(ng, nunits)), 1), (1, 1), mb, max(1, p["PAN"]), 1, False
     if p["ACC"] == 1:
         nrb = _div(m, max(vw, p["MB"]))
         mb = _div(_div(m, nrb), vw) * vw
@@ -218,13 +235,17 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
             rp["ALIGNED"] = aligned
             if layout == "col":
                 rp["ACC"] = p["ACC"]
-                if p["ACC"] == 1:
+                if p["ACC"] in (1, 2):
                     rp.update(WGS=1, RPT=1, CU=p["CU"])
         k = rt.programs.kernel("gemv.cl.mako", f"gemv_{layout}", dtype=rtype, layout=layout,
                                SPLIT=c.split, XINC1=xinc1, **rp)
         d = dtype.type
-        c.main = Plan(rt, k, [_I, _I, d, None, _I, _I, None, _I, _I, d, None, _I, _I, _I, _I],
-                      p)
+        types = [_I, _I, d, None, _I, _I, None, _I, _I, d, None, _I, _I, _I, _I]
+        if rp["ACC"] == 2:
+            types += [None, None]  # W (partials), ctr (counters)
+            c.ctr = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
+                              hostbuf=np.zeros(2, np.int32))
+        c.main = Plan(rt, k, types, p)
         if c.split:
             ks = rt.programs.kernel("gemv.cl.mako", "gemv_sum", dtype=rtype, layout=layout,
                                     SPLIT=c.split, XINC1=xinc1, **rp)
@@ -285,6 +306,14 @@ def _workspace(rt, dtype: np.dtype, nelem: int) -> cl.Buffer:
 def _enqueue(rt, c: _Call, a: Matrix, x: Vector, out: Vector, alpha: float,
              beta: float) -> tuple:
     """Launch ``c`` for these operands; returns the argument tuple of the main kernel."""
+    if c.ctr is not None:
+        with rt._lock:
+            ws = _workspace(rt, a.dtype, c.gsize[0] * a.m)
+            args = (a.m, a.n, alpha, a._owner._buf, a.offset, a.ld, x._owner._buf, x.offset,
+                    x.stride, beta, out._owner._buf, out.offset, out.stride, c.bpg, c.cps,
+                    ws, c.ctr)
+            c.main.launch(c.gsize, c.lsize, args)
+        return args
     if not c.split:
         args = (a.m, a.n, alpha, a._owner._buf, a.offset, a.ld, x._owner._buf, x.offset,
                 x.stride, beta, out._owner._buf, out.offset, out.stride, c.bpg, c.cps)
@@ -421,9 +450,12 @@ def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dic
             base = gemv_defaults(device, variant, dtype, sc)
             if device.type == "CPU":
                 if variant == "row":
+                    # NG 256*cu: more work-groups than PoCL deals out in one chunk per
+                    # thread, so a late thread takes less (see the shipped values above)
                     grid = [{"RPT": r, "VW": v, "NG": g} for r in (2, 4, 8)
                             for v in (wide // 2, wide) for g in (4 * device.compute_units,
-                                                                   16 * device.compute_units)]
+                                                                   16 * device.compute_units,
+                                                                   256 * device.compute_units)]
                     if sc in ("wide", "small"):
                         grid += [{"KMIN": k} for k in (256, 4096, 1 << 30)]
                         grid += [{"SMIN": k} for k in (1 << 14, 1 << 20)]
@@ -432,6 +464,11 @@ def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dic
                             for u in (2, 4, 8) for mb in (1024, 4096, 16384)]
                     grid += [{"NG": g} for g in (2 * device.compute_units,
                                                  32 * device.compute_units)]
+                    # persistent work-groups taking units from a counter
+                    grid += [{"ACC": 2, "VW": v, "MB": mb, "NG": g, "PAN": pn}
+                             for v in (wide // 2, wide) for mb in (1024, 4096)
+                             for g in (device.compute_units, 2 * device.compute_units)
+                             for pn in (16, 64)]
                     if sc in ("tall", "small"):
                         grid += [{"KMIN": k} for k in (64, 1024, 1 << 30)]
                         grid += [{"SMIN": k} for k in (1 << 14, 1 << 20)]

@@ -24,6 +24,11 @@ gemv_col  columns contiguous: sums of scaled columns. Two strategies (tunable AC
                  segment once, and keeps the partial sums of its rows in memory (the workspace,
                  or y itself when not SPLIT and incy == 1; mb rows stay in L1/L2). Row tails
                  past the last full vector are scalar.
+          ACC=2 (CPUs): NG persistent work-groups of one work-item take units (bpg rows x
+                 cps columns) from a shared counter until none is left, each adding into its
+                 own partial vector (W, NG x m); the last group to finish adds the partials
+                 into y (alpha, beta) and resets the counters. A thread that starts late takes
+                 fewer units instead of delaying the launch. Extra arguments: W, ctr.
           ACC=0 (GPUs): each work-item owns VW*RPT consecutive rows held in registers and walks
                  the columns of its split; neighbouring work-items read neighbouring addresses.
 Narrow variants (render parameter NARROW = k > 0, k <= 8): the small dimension is a
@@ -52,18 +57,22 @@ Tunables (UPPERCASE, chosen in clnn/gemv.py from the tuning database or device l
   WGS      work-items per work-group ("row", and "col" with ACC=0; CPU 1, GPU 32..256)
   RPT      "row": rows per block; "col" ACC=0: vectors of rows per work-item
   VW       vector width of loads and accumulators: 1, 2, 4, 8 or 16
-  ACC      (default 0) "col" only: 1 = memory accumulation (CPU), 0 = register accumulation (GPU)
-  CU       (default 1) "col" ACC=1 only: columns per step of the column walk (1..8)
+  ACC      (default 0) "col" only: 1 = memory accumulation (CPU), 2 = the same with persistent
+           work-groups and a work counter (CPU), 0 = register accumulation (GPU)
+  CU       (default 1) "col" ACC=1/2 only: columns per step of the column walk (1..8)
 Host-side tunables (not rendered): NG (target number of parallel work-items/groups), MB
 (rows per work-item, "col" ACC=1), KMIN (fewest columns per split), SMIN (fewest elements for
 a split at all: below it the second launch costs more than the parallelism gains), AL (1: use
 ALIGNED loads when the operands allow; CPUs 0, as unaligned vector loads cost the same there),
-NVW (VW of the narrow variants).
+NVW (VW of the narrow variants), PAN (columns per unit, "col" ACC=2; there NG is the number of
+persistent work-groups and MB the rows per unit).
 
 Kernel arguments of gemv_row / gemv_col:
   int m, int n, real alpha, global real* A, int offA, int ldA,
   global real* x, int offx, int incx, real beta, global real* y, int offy, int incy,
   int bpg (row: row blocks per group; col ACC=1: rows per work-item), int cps (columns/split)
+gemv_col with ACC=2 takes two more: global real* W (NG x m partial sums), volatile global
+int* ctr (two counters, {0, 0} before the first launch and again after every launch).
 With SPLIT, y/offy/incy are ignored for output: the partial sums go to W (argument ``y``,
 offset 0) as described above.
 </%doc>
@@ -307,32 +316,9 @@ ${store_y("row0 + %d" % r, "s%d" % r, 16)}
     }
 }
 
-%elif ACC == 1:
-__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemv_col(const int m, const int n, const real alpha,
-              __global const real* restrict A, const int offA, const int ldA,
-              __global const real* restrict x, const int offx, const int incx,
-              const real beta, __global real* restrict y, const int offy, const int incy,
-              const int bpg, const int cps)
-{
-    /* bpg: rows per work-item */
-    const int i0 = get_global_id(0) * bpg;
-    const int i1 = min(m, i0 + bpg);
-    const int j0 = get_global_id(1) * cps;
-    const int j1 = min(n, j0 + cps);
-    if (i0 >= m || j0 >= n) return;
-    A += offA; x += offx;
-%if SPLIT:
-    __global real* w = y + (size_t)get_global_id(1) * m;
-    const real xs = 1;
-    for (int i = i0; i < i1; ++i) w[i] = 0;
-%else:
-    /* direct: incy == 1 (the host splits otherwise); y starts as beta*y, x is scaled by alpha */
-    __global real* w = y + offy;
-    const real xs = alpha;
-    if (beta == 0) { for (int i = i0; i < i1; ++i) w[i] = 0; }
-    else { for (int i = i0; i < i1; ++i) w[i] *= beta; }
-%endif
+%elif ACC in (1, 2):
+<%def name="colwalk(loadv)">
+    /* rows [i0, i1) of columns [j0, j1), CU columns per step, added into w[i0..i1) */
     const int iv = i0 + (i1 - i0) / ${VW} * ${VW};
     int j = j0;
     for (; j + ${CU} <= j1; j += ${CU}) {
@@ -366,7 +352,80 @@ void gemv_col(const int m, const int n, const real alpha,
         for (; i < i1; ++i)
             w[i] += a0[i] * x0;
     }
+</%def>
+%if ACC == 1:
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemv_col(const int m, const int n, const real alpha,
+              __global const real* restrict A, const int offA, const int ldA,
+              __global const real* restrict x, const int offx, const int incx,
+              const real beta, __global real* restrict y, const int offy, const int incy,
+              const int bpg, const int cps)
+{
+    /* bpg: rows per work-item */
+    const int i0 = get_global_id(0) * bpg;
+    const int i1 = min(m, i0 + bpg);
+    const int j0 = get_global_id(1) * cps;
+    const int j1 = min(n, j0 + cps);
+    if (i0 >= m || j0 >= n) return;
+    A += offA; x += offx;
+%if SPLIT:
+    __global real* w = y + (size_t)get_global_id(1) * m;
+    const real xs = 1;
+    for (int i = i0; i < i1; ++i) w[i] = 0;
+%else:
+    /* direct: incy == 1 (the host splits otherwise); y starts as beta*y, x is scaled by alpha */
+    __global real* w = y + offy;
+    const real xs = alpha;
+    if (beta == 0) { for (int i = i0; i < i1; ++i) w[i] = 0; }
+    else { for (int i = i0; i < i1; ++i) w[i] *= beta; }
+%endif
+${colwalk(loadv)}
 }
+%else:
+/* ACC=2: G = get_num_groups(0) work-groups of one work-item each take units (a block of bpg
+   rows x a panel of cps columns) from the shared counter ctr[0] until none is left, adding
+   into their own partial vector W[g*m .. g*m + m); the last group to finish (counter ctr[1])
+   writes y := alpha * sum_g W[g] + beta * y and resets both counters for the next launch.
+   A late-starting thread (an idle core waking up) takes fewer units instead of delaying the
+   whole launch. ctr must be {0, 0} before the first launch; launches of one counter must not
+   overlap (they share an in-order queue). */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1)))
+void gemv_col(const int m, const int n, const real alpha,
+              __global const real* restrict A, const int offA, const int ldA,
+              __global const real* restrict x, const int offx, const int incx,
+              const real beta, __global real* restrict y, const int offy, const int incy,
+              const int bpg, const int cps, __global real* W, volatile __global int* ctr)
+{
+    const int G = get_num_groups(0);
+    const int nrb = (m + bpg - 1) / bpg;
+    const int nunits = nrb * ((n + cps - 1) / cps);
+    const real xs = 1;
+    A += offA; x += offx;
+    __global real* w = W + (size_t)get_group_id(0) * m;
+    for (int i = 0; i < m; ++i) w[i] = 0;
+    for (;;) {
+        const int u = atomic_inc(&ctr[0]);
+        if (u >= nunits) break;
+        const int i0 = (u % nrb) * bpg;
+        const int i1 = min(m, i0 + bpg);
+        const int j0 = (u / nrb) * cps;
+        const int j1 = min(n, j0 + cps);
+${colwalk(loadv)}
+    }
+    mem_fence(CLK_GLOBAL_MEM_FENCE);
+    if (atomic_inc(&ctr[1]) != G - 1) return;
+    mem_fence(CLK_GLOBAL_MEM_FENCE);
+    y += offy;
+    for (int i = 0; i < m; ++i) {
+        real s = 0;
+        for (int g = 0; g < G; ++g)
+            s += W[(size_t)g * m + i];
+${store_y("i", "s", 8)}
+    }
+    atomic_xchg(&ctr[0], 0);
+    atomic_xchg(&ctr[1], 0);
+}
+%endif
 
 %else:
 __kernel __attribute__((reqd_work_group_size(${WGS}, 1, 1)))

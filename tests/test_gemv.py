@@ -164,6 +164,10 @@ ROW_SETS = {
                     "SMIN": 1}),
     "nosplit": ({"RPT": 3, "VW": 8, "NG": 1, "KMIN": 1 << 30, "NVW": 8},
                 {"ACC": 1, "VW": 8, "CU": 8, "MB": 1 << 20, "NG": 1, "KMIN": 1 << 30}),
+    # many one-block work-groups ("row"); persistent work-groups taking row-block x panel
+    # units from a counter, partial sums added by the last group ("col", CPU devices only)
+    "dynamic": ({"RPT": 2, "VW": 4, "NG": 600, "KMIN": 1 << 30, "NVW": 4},
+                {"ACC": 2, "VW": 4, "CU": 3, "MB": 40, "NG": 3, "PAN": 5}),
 }
 
 
@@ -184,6 +188,8 @@ def tunables(request, device, tmp_path, monkeypatch):
     if sets is not None:
         if any(p.get("WGS", 1) > device.max_work_group_size for p in sets):
             pytest.skip("work-group too large for this device")
+        if any(p.get("ACC") == 2 for p in sets) and device.type != "CPU":
+            pytest.skip("ACC=2 (persistent work-groups) is for CPU devices")
         _write_db(path, device, sets)
     monkeypatch.setenv("CLNN_TUNING_DB", str(path))
     tuning.clear_cache()
@@ -344,3 +350,73 @@ def test_clnn_bench_gemv_table_and_json(device, tmp_path, capsys):
     assert all(c["correct"] for c in data["cases"])
     assert {o["case"][:7] for o in data["overhead"]} == {"tiny mv"}
     assert data["targets"] == sum(1 for c in data["cases"] if c["pass"] is not None) + 2
+
+
+# ---- ACC=2: persistent work-groups and their counters ----------------------------------------
+def _dynamic_db(device, tmp_path, monkeypatch, **col):
+    if device.type != "CPU":
+        pytest.skip("ACC=2 (persistent work-groups) is for CPU devices")
+    p = {"ACC": 2, "VW": 4, "CU": 2, "MB": 16, "NG": 4, "PAN": 3}
+    p.update(col)
+    path = tmp_path / "tuning.json"
+    _write_db(path, device, ({"NG": 8}, p))
+    monkeypatch.setenv("CLNN_TUNING_DB", str(path))
+    tuning.clear_cache()
+
+
+def test_dynamic_counters_reset_between_calls(rt, device, dtype, tmp_path, monkeypatch, rng):
+    """Many launches of one ACC=2 plan in a row, and several plans interleaved, each reusing
+    its work counters: every result is right (a counter left behind by one launch would skip
+    units of the next)."""
+    _dynamic_db(device, tmp_path, monkeypatch)
+    try:
+        shapes = [(37, 29), (100, 7), (5, 61)]
+        mats = [rng.standard_normal(s).astype(dtype) for s in shapes]
+        with rt.matrix(mats[0], layout="col") as a0, rt.matrix(mats[1], layout="col") as a1, \
+                rt.matrix(mats[2], layout="col") as a2:
+            devs = [a0, a1, a2]
+            for rep in range(20):
+                i = rep % 3
+                x = rng.standard_normal(shapes[i][1]).astype(dtype)
+                with rt.vector(x) as xv:
+                    got = clnn.mv(devs[i], xv).to_numpy()
+                assert_close(got, mats[i].astype(np.float64) @ x, dtype, k=shapes[i][1],
+                             scale=np.abs(mats[i]) @ np.abs(x))
+            gemv_mod = importlib.import_module("clnn.gemv")
+            with rt.vector(29) as xv, rt.vector(37) as yv:
+                assert gemv_mod._call_for(rt, a0, xv, yv).params["ACC"] == 2
+    finally:
+        tuning.clear_cache()
+
+
+def test_dynamic_more_groups_than_units(rt, device, dtype, tmp_path, monkeypatch, rng):
+    """NG larger than the number of units: the idle groups still count themselves done and
+    the last one writes y (including beta * y and strided y)."""
+    _dynamic_db(device, tmp_path, monkeypatch, NG=64, MB=1024, PAN=1024)
+    try:
+        A = rng.standard_normal((70, 90)).astype(dtype)
+        x = rng.standard_normal(90).astype(dtype)
+        y0 = rng.standard_normal(140).astype(dtype)
+        with rt.matrix(A, layout="col") as a, rt.vector(x) as xv, rt.vector(y0) as y:
+            yv = y.subvector(0, 70, 2)
+            clnn.mv(a, xv, out=yv, alpha=2.0, beta=-1.0)
+            want = y0.astype(np.float64)
+            want[0::2] = 2.0 * (A.astype(np.float64) @ x) - y0[0::2]
+            scale = np.abs(y0).astype(np.float64)
+            scale[0::2] += 2.0 * (np.abs(A) @ np.abs(x))
+            assert_close(y.to_numpy(), want, dtype, k=90, scale=scale)
+    finally:
+        tuning.clear_cache()
+
+
+def test_dynamic_refused_off_cpu():
+    """ACC=2 relies on coherent caches between work-groups: a GPU's tuning entry with it is
+    rejected (and the lookup falls back)."""
+    gemv_mod = importlib.import_module("clnn.gemv")
+
+    class Gpu:
+        type = "GPU"
+        max_work_group_size = 256
+
+    with pytest.raises(ValueError, match="ACC=2"):
+        gemv_mod._validate(Gpu(), "col", "float", {"ACC": 2, "WGS": 1})

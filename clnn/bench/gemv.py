@@ -6,7 +6,7 @@ clnn and numpy are timed *interleaved* (A B, B A, ...), so the machine's speed s
 both; the ratio is the median over the rounds of each round's numpy/clnn time ratio. Each
 timed run starts after a short idle pause (``--settle``, 0.1 s) so that it does not share the
 cores with the other library's still-spinning worker threads (OpenBLAS's spin about 0.1 s after
-every call), then one untimed run wakes the contender's own threads. A timed run is a batch of
+every call), then untimed runs (at least 50 ms of them) wake the contender's own threads. A timed run is a batch of
 calls (about 20 ms of them) followed by one ``finish`` (numpy: the same number of ``a @ x``),
 so every size measures the steady state of back-to-back calls. Columns: GB/s of matrix read
 for clnn and numpy, the time-for-time ratio (numpy time / clnn time: above 1 means clnn is
@@ -141,8 +141,9 @@ def _settled(contenders: Dict[str, Callable[[], Any]], repeat: int,
              settle: float = SETTLE_S, warm: bool = False) -> Dict[str, float]:
     """Median seconds per call of each contender, alternating A B, B A, ... with ``settle``
     seconds of idle before every timed call (not counted). ``warm``: after the pause, one
-    untimed run of the same contender first, so the timed run finds its worker threads awake
-    and its cores clocked up, as in a program that calls it repeatedly. With two contenders
+    untimed run of the same contender first (repeated for at least ``WARM_S``), so the timed
+    run finds its worker threads awake and its cores clocked up, as in a program that calls
+    it repeatedly. With two contenders
     the result also holds ``"pair_ratio"``: the median over the rounds of (second's time /
     first's time), each ratio taken from two runs a few milliseconds apart, so a slow phase of
     the machine that spans one round cancels out of it."""
@@ -153,8 +154,11 @@ def _settled(contenders: Dict[str, Callable[[], Any]], repeat: int,
     for r in range(repeat):
         for k in (names if r % 2 == 0 else names[::-1]):
             time.sleep(settle)
-            if warm:
-                contenders[k]()  # untimed: wakes this contender's idle threads
+            if warm:  # untimed runs, at least WARM_S of them: wake this contender's threads
+                t0 = time.perf_counter()
+                contenders[k]()
+                while time.perf_counter() - t0 < WARM_S:
+                    contenders[k]()
             t0 = time.perf_counter()
             contenders[k]()
             samples[k].append(time.perf_counter() - t0)
@@ -173,6 +177,14 @@ def _batch(fn: Callable[[], Any], target_s: float = 2e-3) -> int:
     t = time.perf_counter() - t0
     return int(max(1, min(2000, target_s / max(t, 1e-7))))
 
+
+WARM_S = 0.05
+"""Untimed back-to-back runs of a contender before each of its timed runs (``warm``). After
+the idle pause neither library is at full speed at once: on the 2-core VM of these
+measurements a 4096^2 float32 timed run of 6 calls behind one 12 ms warm-up run gave clnn
+26 GB/s and numpy 19 GB/s, behind 50 ms of warm-up 38-39 and 40-43 GB/s (same process,
+alternating). Halted virtual CPUs (the guest does not poll before halting there) take that
+long to come back to speed; what is measured is the steady state of repeated calls."""
 
 BATCH_S = 0.02
 """Length of one timed run of the clnn/numpy comparison: back-to-back calls (one ``finish``)

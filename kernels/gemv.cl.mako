@@ -317,41 +317,45 @@ ${store_y("row0 + %d" % r, "s%d" % r, 16)}
 }
 
 %elif ACC in (1, 2):
+<%def name="colpass(loadv, C, indent)">
+<% pad = " " * indent %>\
+${pad}{   /* one pass over rows [i0, i1) adding ${C} column(s) j .. j+${C - 1} into w */
+${pad}    __global const real* a0 = A + (size_t)j * ldA;
+%for k in range(1, C):
+${pad}    __global const real* a${k} = a${k - 1} + ldA;
+%endfor
+%for k in range(C):
+${pad}    const real x${k} = xs * x[(size_t)(j + ${k}) * incx];
+%endfor
+${pad}    int i = i0;
+%if VW > 1:
+${pad}    for (; i < iv; i += ${VW}) {
+${pad}        __global realU* wp = (__global realU*)(w + i);
+${pad}        *wp = *wp ${" ".join("+ %s * x%d" % (loadv("a%d + i" % k), k) for k in range(C))};
+${pad}    }
+%endif
+${pad}    for (; i < i1; ++i)
+${pad}        w[i] += ${" + ".join("a%d[i] * x%d" % (k, k) for k in range(C))};
+${pad}}
+</%def>
 <%def name="colwalk(loadv)">
-    /* rows [i0, i1) of columns [j0, j1), CU columns per step, added into w[i0..i1) */
+    /* rows [i0, i1) of columns [j0, j1), CU columns per pass, added into w[i0..i1); the last
+       j1 - j0 mod CU columns in one pass too (a matrix of 3 columns is read in one pass) */
     const int iv = i0 + (i1 - i0) / ${VW} * ${VW};
     int j = j0;
-    for (; j + ${CU} <= j1; j += ${CU}) {
-        __global const real* a0 = A + (size_t)j * ldA;
-%for k in range(1, CU):
-        __global const real* a${k} = a${k - 1} + ldA;
+    for (; j + ${CU} <= j1; j += ${CU})
+${colpass(loadv, CU, 8)}
+%if CU > 1:
+    switch (j1 - j) {
+%for c in range(1, CU):
+    case ${c}:
+${colpass(loadv, c, 8)}
+        break;
 %endfor
-%for k in range(CU):
-        const real x${k} = xs * x[(size_t)(j + ${k}) * incx];
-%endfor
-        int i = i0;
-%if VW > 1:
-        for (; i < iv; i += ${VW}) {
-            __global realU* wp = (__global realU*)(w + i);
-            *wp = *wp ${" ".join("+ %s * x%d" % (loadv("a%d + i" % k), k) for k in range(CU))};
-        }
-%endif
-        for (; i < i1; ++i)
-            w[i] += ${" + ".join("a%d[i] * x%d" % (k, k) for k in range(CU))};
+    default:
+        break;
     }
-    for (; j < j1; ++j) {
-        __global const real* a0 = A + (size_t)j * ldA;
-        const real x0 = xs * x[(size_t)j * incx];
-        int i = i0;
-%if VW > 1:
-        for (; i < iv; i += ${VW}) {
-            __global realU* wp = (__global realU*)(w + i);
-            *wp = *wp + ${loadv("a0 + i")} * x0;
-        }
 %endif
-        for (; i < i1; ++i)
-            w[i] += a0[i] * x0;
-    }
 </%def>
 %if ACC == 1:
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))

@@ -6,12 +6,13 @@ clnn and numpy are timed *interleaved* (A B, B A, ...), so the machine's speed s
 both; the ratio is the median over the rounds of each round's numpy/clnn time ratio. Each
 timed run starts after a short idle pause (``--settle``, 0.1 s) so that it does not share the
 cores with the other library's still-spinning worker threads (OpenBLAS's spin about 0.1 s after
-every call), then untimed runs (at least 50 ms of them) wake the contender's own threads. A timed run is a batch of
-calls (about 20 ms of them) followed by one ``finish`` (numpy: the same number of ``a @ x``),
-so every size measures the steady state of back-to-back calls. Columns: GB/s of matrix read
-for clnn and numpy, the time-for-time ratio (numpy time / clnn time: above 1 means clnn is
-faster), and the device's copy bandwidth on the same number of bytes (a copy kernel; bytes
-read + written per second) as the bound. Every result is also checked against numpy.
+every call), then untimed runs (at least 50 ms of them) wake the contender's own threads. A
+timed run is a batch of calls (about 20 ms of them) followed by one ``finish`` (numpy: the
+same number of ``a @ x``), so every size measures the steady state of back-to-back calls.
+Columns: GB/s of matrix read for clnn and numpy, the time-for-time ratio (numpy time / clnn
+time: above 1 means clnn is faster), and the device's copy bandwidth on the same number of
+bytes (a copy kernel; bytes read + written per second) as the bound. Every result is also
+checked against numpy.
 
 Then the per-call overhead rows (a 4x2 ``mv``: 1000 enqueues then one finish, and ``mv`` +
 ``to_numpy()``, each beside the same done with raw pyopencl on a trivial kernel) and the first

@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import pyopencl as cl
 
-from .timing import calibrate, interleaved, table, write_json
+from .timing import calibrate, interleaved, paired, table, write_json
 
 SIZES = (256, 512, 1024, 2048, 4096, 8192)
 QUICK_SIZES = (256, 1024, 4096)
@@ -140,34 +140,9 @@ the way each would run in a program of its own."""
 
 def _settled(contenders: Dict[str, Callable[[], Any]], repeat: int,
              settle: float = SETTLE_S, warm: bool = False) -> Dict[str, float]:
-    """Median seconds per call of each contender, alternating A B, B A, ... with ``settle``
-    seconds of idle before every timed call (not counted). ``warm``: after the pause, one
-    untimed run of the same contender first (repeated for at least ``WARM_S``), so the timed
-    run finds its worker threads awake and its cores clocked up, as in a program that calls
-    it repeatedly. With two contenders
-    the result also holds ``"pair_ratio"``: the median over the rounds of (second's time /
-    first's time), each ratio taken from two runs a few milliseconds apart, so a slow phase of
-    the machine that spans one round cancels out of it."""
-    names = list(contenders)
-    for k in names:
-        contenders[k]()  # warm-up
-    samples: Dict[str, list] = {k: [] for k in names}
-    for r in range(repeat):
-        for k in (names if r % 2 == 0 else names[::-1]):
-            time.sleep(settle)
-            if warm:  # untimed runs, at least WARM_S of them: wake this contender's threads
-                t0 = time.perf_counter()
-                contenders[k]()
-                while time.perf_counter() - t0 < WARM_S:
-                    contenders[k]()
-            t0 = time.perf_counter()
-            contenders[k]()
-            samples[k].append(time.perf_counter() - t0)
-    res: Dict[str, float] = {k: statistics.median(v) for k, v in samples.items()}
-    if len(names) == 2:
-        a, b = samples[names[0]], samples[names[1]]
-        res["pair_ratio"] = statistics.median(tb / ta for ta, tb in zip(a, b))
-    return res
+    """:func:`clnn.bench.timing.paired` with ``settle`` seconds of idle before every timed
+    run and, with ``warm``, at least ``WARM_S`` of untimed runs of the same contender."""
+    return paired(contenders, repeat, settle, WARM_S if warm else 0.0)
 
 
 def _batch(fn: Callable[[], Any], target_s: float = 2e-3) -> int:

@@ -63,6 +63,37 @@ def interleaved(contenders: Dict[str, Callable[[], object]], repeat: int = 9,
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+def paired(contenders: Dict[str, Callable[[], object]], repeat: int, settle: float = 0.1,
+           warm_s: float = 0.0) -> Dict[str, float]:
+    """Median seconds per run of each contender, alternating A B, B A, ... Before every timed
+    run: ``settle`` seconds of idle (the other library's spinning threads go quiet), then
+    untimed runs of the same contender for at least ``warm_s`` seconds (its threads awake and
+    its cores back to speed, as in a program that calls it repeatedly; at least one run when
+    ``warm_s`` > 0). With two contenders the result also holds ``"pair_ratio"``: the median
+    over the rounds of (second's time / first's time), each from two runs a few milliseconds
+    apart, so a slow phase of the machine spanning one round cancels out of it."""
+    names = list(contenders)
+    for k in names:
+        contenders[k]()  # warm-up
+    samples: Dict[str, list] = {k: [] for k in names}
+    for r in range(repeat):
+        for k in (names if r % 2 == 0 else names[::-1]):
+            time.sleep(settle)
+            if warm_s > 0:
+                t0 = time.perf_counter()
+                contenders[k]()
+                while time.perf_counter() - t0 < warm_s:
+                    contenders[k]()
+            t0 = time.perf_counter()
+            contenders[k]()
+            samples[k].append(time.perf_counter() - t0)
+    res: Dict[str, float] = {k: statistics.median(v) for k, v in samples.items()}
+    if len(names) == 2:
+        a, b = samples[names[0]], samples[names[1]]
+        res["pair_ratio"] = statistics.median(tb / ta for ta, tb in zip(a, b))
+    return res
+
+
 def write_json(path: str, data: object) -> None:
     """Write ``data`` as JSON atomically (a temporary file renamed over ``path``)."""
     with atomic_write(path, "w", prefix=".bench-") as f:

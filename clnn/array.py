@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 import pyopencl as cl
 
-from . import hostmem
+from . import hostmem, transfer
 from .errors import DTypeError, OperandError, OutOfMemoryError, ReleasedError, ShapeError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -207,8 +207,7 @@ class Array:
         rt = self.runtime
         with rt._lock:
             self._live()  # again under the lock: another thread may have released it since
-            cl.enqueue_copy(rt.queue, host, self._owner._buf,
-                            src_offset=self.offset * self.itemsize, is_blocking=True)
+            transfer.read(rt.queue, host, self._owner._buf, self.offset * self.itemsize)
         return host
 
     def _write_span(self, host: np.ndarray) -> None:

@@ -31,7 +31,7 @@ from typing import Optional, Union
 import numpy as np
 import pyopencl as cl
 
-from . import checks
+from . import checks, transfer
 from .array import Matrix, Vector
 from .elementwise import _check_out, _map, _Op, launch_map
 from .errors import ShapeError
@@ -169,9 +169,9 @@ def reduce1(op: str, x: Vector, y: Optional[Vector] = None, out: Optional[Vector
         if out is not None:
             return out
         if op == "iamax":
-            cl.enqueue_copy(rt.queue, s.hosti, s.resi, is_blocking=True)
+            transfer.read(rt.queue, s.hosti, s.resi)
             return int(s.hosti[0])
-        cl.enqueue_copy(rt.queue, s.host, s.res, is_blocking=True)
+        transfer.read(rt.queue, s.host, s.res)
         return float(s.host[0])
 
 

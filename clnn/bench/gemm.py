@@ -88,9 +88,10 @@ def quiet_interleaved(contenders: Dict[str, Callable[[], object]], repeat: int,
                       number: Optional[Dict[str, int]], target_s: float,
                       budget_s: float) -> tuple:
     """Like :func:`clnn.bench.timing.interleaved` (alternating runs, a pause and then
-    ``WARM_S`` of untimed runs before each, medians), but on a shared machine: a pair of runs during which other processes used more
-    than 5% of the cores (read from /proc) is set aside, and pairs are retaken, within
-    ``budget_s`` seconds, until ``repeat`` quiet pairs are in. Returns (medians, quiet pairs,
+    ``WARM_S`` of untimed runs before each, medians), but on a shared machine: a pair of runs
+    during which other processes used more than 5% of the cores (read from /proc) is set
+    aside, and pairs are retaken, within ``budget_s`` seconds, until ``repeat`` quiet pairs
+    are in. Returns (medians, quiet pairs,
     pairs); when fewer than half the pairs were quiet, the medians are of all pairs."""
     names = list(contenders)
     if number is None:

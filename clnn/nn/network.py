@@ -40,7 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import pyopencl as cl
 
-from .. import checks
+from .. import checks, transfer
 from ..array import Array, Matrix, Vector, as_dtype
 from ..errors import OperandError, RuntimeMismatchError, ShapeError
 from ..gemv import mv
@@ -183,8 +183,7 @@ class _Data:
     def results(self, n: int) -> Tuple[np.ndarray, np.ndarray]:
         """Per-sample losses and hits of the first n samples (waits for the queue)."""
         host = np.empty(self.hit_off + n - self.loss_off, dtype=self.vec.dtype)
-        cl.enqueue_copy(self._queue, host, self.buf, src_offset=self.loss_off * self._isz,
-                        is_blocking=True)
+        transfer.read(self._queue, host, self.buf, self.loss_off * self._isz)
         self._keep.clear()
         return host[:n], host[self.hit_off - self.loss_off:]
 

@@ -129,13 +129,22 @@ void gemv_row(const int m, const int n, const real alpha,
 %if LDK and VW > 1:
     /* ${VW} rows at a time: ${K} contiguous vector loads, de-interleaved into columns */
     const int iv = i0 + (i1 - i0) / ${VW} * ${VW};
-    for (; i < iv; i += ${VW}) {
+<%def name="narrow_rows(K, comp)">
         __global const real* a = A + (size_t)i * ${K};
 %for q in range(K):
         const realV v${q} = *(__global const realU*)(a + ${q * VW});
 %endfor
         realV s = ${" + ".join("(realV)(%s) * x%d" % (", ".join(comp(None, u * K + c) for u in range(VW)), c) for c in range(K))};
         s *= alpha;
+</%def>
+    if (incy == 1 && beta == 0) {  /* the common case, without tests in the loop */
+        for (; i < iv; i += ${VW}) {
+${narrow_rows(K, comp)}
+            *(__global realU*)(y + i) = s;
+        }
+    }
+    for (; i < iv; i += ${VW}) {
+${narrow_rows(K, comp)}
         if (incy == 1) {
             __global realU* yp = (__global realU*)(y + i);
             *yp = (beta == 0) ? s : s + beta * *yp;

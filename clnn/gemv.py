@@ -312,18 +312,15 @@ def _workspace(rt, dtype: np.dtype, nelem: int) -> cl.Buffer:
 def _enqueue(rt, c: _Call, a: Matrix, x: Vector, out: Vector, alpha: float,
              beta: float) -> tuple:
     """Launch ``c`` for these operands; returns the argument tuple of the main kernel."""
-    if c.ctr is not None:
-        with rt._lock:
-            ws = _workspace(rt, a.dtype, c.gsize[0] * a.m)
-            args = (a.m, a.n, alpha, a._owner._buf, a.offset, a.ld, x._owner._buf, x.offset,
-                    x.stride, beta, out._owner._buf, out.offset, out.stride, c.bpg, c.cps,
-                    ws, c.ctr)
-            c.main.launch(c.gsize, c.lsize, args)
-        return args
     if not c.split:
         args = (a.m, a.n, alpha, a._owner._buf, a.offset, a.ld, x._owner._buf, x.offset,
                 x.stride, beta, out._owner._buf, out.offset, out.stride, c.bpg, c.cps)
-        c.main.launch(c.gsize, c.lsize, args)
+        if c.ctr is None:
+            c.main.launch(c.gsize, c.lsize, args)
+            return args
+        with rt._lock:  # ACC=2: plus the partial sums (shared workspace) and the counters
+            args += (_workspace(rt, a.dtype, c.gsize[0] * a.m), c.ctr)
+            c.main.launch(c.gsize, c.lsize, args)
         return args
     m = a.m
     with rt._lock:

@@ -358,3 +358,30 @@ def test_bench_batch_smoke(device, tmp_path, capsys):
     assert "speed-up" in text and "30 -> 7" in text
     data = json.loads(out.read_text())
     assert data["batch"] == 40 and data["mv_rel_err"] < 1e-5 and data["mm_rel_err"] < 1e-5
+
+
+_HSTR = "OpenCL 3.0 PoCL HSTR: pthread-x86_64-"
+
+
+@pytest.mark.parametrize("name,version,wide", [
+    ("pthread-skylake-avx512-AMD EPYC", _HSTR + "pc-linux-gnu-skylake-avx512", True),
+    ("pthread-AMD EPYC", _HSTR + "unknown-linux-gnu-znver4", True),
+    ("pthread-AMD EPYC", _HSTR + "unknown-linux-gnu-znver3", False),
+    ("Intel(R) Core(TM) i7", "OpenCL 3.0 (Build 0)", False),
+])
+def test_register_tile_follows_the_vector_isa(device, name, version, wide):
+    """A CPU target with AVX-512 gets the 8 x 32 float tile (8 x 16 double), others 6 x 16
+    (6 x 8); both are valid tunables and the kernels are tested with both shapes above."""
+    import dataclasses
+
+    gemm_mod = importlib.import_module("clnn.gemm")
+    dev = dataclasses.replace(device, type="CPU", name=name, opencl_version=version)
+    assert gemm_mod.avx512(dev) is wide
+    f = gemm_mod.gemm_defaults(dev, "packed", "float")
+    d = gemm_mod.gemm_defaults(dev, "packed", "double")
+    assert (f["MR"], f["NR"], f["VW"]) == ((8, 32, 16) if wide else (6, 16, 8))
+    assert (d["MR"], d["NR"], d["VW"]) == ((8, 16, 8) if wide else (6, 8, 4))
+    gemm_mod._validate(dev, "packed", "float", f)
+    gemm_mod._validate(dev, "packed", "double", d)
+    gpu = dataclasses.replace(device, type="GPU", name=name, opencl_version=version)
+    assert not gemm_mod.avx512(gpu)

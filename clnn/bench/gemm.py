@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .timing import calibrate, table, time_call, write_json
+from .timing import calibrate, table, time_call, warm_up, write_json
 
 SIZES = (64, 128, 256, 512, 1024, 2048)
 LAYER = (128, 784, 512)  # (m, k, n): a batch of 128 inputs of 784 through 512 units
@@ -79,17 +79,12 @@ def _ticks() -> Optional[tuple]:
         return None
 
 
-WARM_S = 0.05
-"""Untimed runs of a contender after the pause, before its timed run (as in
-``clnn.bench.gemv.WARM_S``: idle virtual CPUs take 10-50 ms to come back to speed)."""
-
-
 def quiet_interleaved(contenders: Dict[str, Callable[[], object]], repeat: int,
                       number: Optional[Dict[str, int]], target_s: float,
                       budget_s: float) -> tuple:
     """Like :func:`clnn.bench.timing.interleaved` (alternating runs, a pause and then
-    ``WARM_S`` of untimed runs before each, medians), but on a shared machine: a pair of runs
-    during which other processes used more than 5% of the cores (read from /proc) is set
+    ``timing.WARM_S`` of untimed runs before each, medians), but on a shared machine: a pair of
+    runs during which other processes used more than 5% of the cores (read from /proc) is set
     aside, and pairs are retaken, within ``budget_s`` seconds, until ``repeat`` quiet pairs
     are in. Returns (medians, quiet pairs,
     pairs); when fewer than half the pairs were quiet, the medians are of all pairs."""
@@ -112,10 +107,7 @@ def quiet_interleaved(contenders: Dict[str, Callable[[], object]], repeat: int,
             # the pause lets OpenBLAS's worker threads stop spinning before clnn's runs
             # (and PoCL's before numpy's): two thread pools must not compete for the cores
             time.sleep(PAUSE)
-            w = time.perf_counter()  # untimed runs first: the cores back to speed after idle
-            contenders[k]()
-            while time.perf_counter() - w < WARM_S:
-                contenders[k]()
+            warm_up(contenders[k])  # untimed runs first: the cores back to speed after idle
             got[k] = time_call(contenders[k], number[k])
         t1, w1 = _ticks(), time.perf_counter()
         pairs += 1

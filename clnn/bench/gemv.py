@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import pyopencl as cl
 
-from .timing import calibrate, interleaved, paired, table, write_json
+from .timing import WARM_S, calibrate, interleaved, paired, table, write_json
 
 SIZES = (256, 512, 1024, 2048, 4096, 8192)
 QUICK_SIZES = (256, 1024, 4096)
@@ -152,14 +152,6 @@ def _batch(fn: Callable[[], Any], target_s: float = 2e-3) -> int:
     t = time.perf_counter() - t0
     return int(max(1, min(2000, target_s / max(t, 1e-7))))
 
-
-WARM_S = 0.05
-"""Untimed back-to-back runs of a contender before each of its timed runs (``warm``). After
-the idle pause neither library is at full speed at once: on the 2-core VM of these
-measurements a 4096^2 float32 timed run of 6 calls behind one 12 ms warm-up run gave clnn
-26 GB/s and numpy 19 GB/s, behind 50 ms of warm-up 38-39 and 40-43 GB/s (same process,
-alternating). Halted virtual CPUs (the guest does not poll before halting there) take that
-long to come back to speed; what is measured is the steady state of repeated calls."""
 
 BATCH_S = 0.02
 """Length of one timed run of the clnn/numpy comparison: back-to-back calls (one ``finish``)

@@ -63,6 +63,22 @@ def interleaved(contenders: Dict[str, Callable[[], object]], repeat: int = 9,
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+WARM_S = 0.05
+"""Untimed back-to-back runs of a contender before each of its timed runs (``warm``). After
+the idle pause neither library is at full speed at once: on the 2-core VM of these
+measurements a 4096^2 float32 timed run of 6 calls behind one 12 ms warm-up run gave clnn
+26 GB/s and numpy 19 GB/s, behind 50 ms of warm-up 38-39 and 40-43 GB/s (same process,
+alternating). Halted virtual CPUs (the guest does not poll before halting there) take that
+long to come back to speed; what is measured is the steady state of repeated calls."""
+
+def warm_up(fn: Callable[[], object], seconds: float = WARM_S) -> None:
+    """Run ``fn`` (untimed) once, then again until ``seconds`` have passed."""
+    t0 = time.perf_counter()
+    fn()
+    while time.perf_counter() - t0 < seconds:
+        fn()
+
+
 def paired(contenders: Dict[str, Callable[[], object]], repeat: int, settle: float = 0.1,
            warm_s: float = 0.0) -> Dict[str, float]:
     """Median seconds per run of each contender, alternating A B, B A, ... Before every timed
@@ -80,10 +96,7 @@ def paired(contenders: Dict[str, Callable[[], object]], repeat: int, settle: flo
         for k in (names if r % 2 == 0 else names[::-1]):
             time.sleep(settle)
             if warm_s > 0:
-                t0 = time.perf_counter()
-                contenders[k]()
-                while time.perf_counter() - t0 < warm_s:
-                    contenders[k]()
+                warm_up(contenders[k], warm_s)
             t0 = time.perf_counter()
             contenders[k]()
             samples[k].append(time.perf_counter() - t0)

@@ -29,16 +29,14 @@ from typing import Dict, List
 
 import numpy as np
 
-from .timing import paired, table, write_json
+from .timing import WARM_S, paired, table, write_json
 
 BATCHES = (32, 128, 512)
 RUN_S = 0.03
 """Length of a timed run (whole epochs, measured on numpy's side)."""
 SETTLE_S = 0.1
 """Idle before each timed run: OpenBLAS's threads spin ~0.1 s after a call."""
-WARM_S = 0.05
-"""Untimed epochs before each timed run (see ``clnn.bench.gemv.WARM_S``: after an idle pause
-the virtual CPUs of these machines take some 10-50 ms to come back to speed)."""
+
 TARGETS = {128: 1.0, 512: 1.0}
 HIDDEN = 256  # the network of `clnn train digits`
 

@@ -627,9 +627,8 @@ class Network:
                     with rt._lock:
                         p.point(r0)
                         p.run()
-                        cl.enqueue_copy(rt.queue, out[r0:r0 + B], ws.buf,
-                                        src_offset=p.out_off * self.dtype.itemsize,
-                                        is_blocking=True)
+                        transfer.read(rt.queue, out[r0:r0 + B], ws.buf,
+                                      p.out_off * self.dtype.itemsize)
             finally:
                 data.settle()
         return out
@@ -714,8 +713,7 @@ class Network:
                 if not input_grad:
                     return value
                 dx = np.empty((n, self.in_features), dtype=self.dtype)
-                cl.enqueue_copy(rt.queue, dx, ws.buf, src_offset=p.dx_off * self.dtype.itemsize,
-                                is_blocking=True)
+                transfer.read(rt.queue, dx, ws.buf, p.dx_off * self.dtype.itemsize)
                 return value, dx
             finally:
                 data.settle()

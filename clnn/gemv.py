@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import struct
 import time
 import weakref
 from typing import Any, Iterator, Optional, Tuple
@@ -147,7 +148,7 @@ class _Call:
     """Everything one (layout, dtype, shape, alignment, strides) needs to launch."""
 
     __slots__ = ("main", "gsize", "lsize", "bpg", "cps", "split", "sum", "sgsize", "slsize",
-                 "chunk", "params", "nsplit", "ctr")
+                 "chunk", "params", "nsplit", "ctr", "ab")
 
     def __init__(self):
         self.sum = None
@@ -246,7 +247,9 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
         k = rt.programs.kernel("gemv.cl.mako", f"gemv_{layout}", dtype=rtype, layout=layout,
                                SPLIT=c.split, XINC1=xinc1, **rp)
         d = dtype.type
-        types = [_I, _I, d, None, _I, _I, None, _I, _I, d, None, _I, _I, _I, _I]
+        # A, x, y, (alpha, beta) and the 16 packed ints as bytes (see _enqueue)
+        types = [None, None, None, None, None]
+        c.ab = "2f" if dtype == np.float32 else "2d"
         if rp["ACC"] == 2:
             types += [None, None]  # W (partials), ctr (counters)
             c.ctr = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
@@ -309,12 +312,17 @@ def _workspace(rt, dtype: np.dtype, nelem: int) -> cl.Buffer:
     return ws[0]
 
 
+_P16 = struct.Struct("16i").pack
+_pack = struct.pack
+
+
 def _enqueue(rt, c: _Call, a: Matrix, x: Vector, out: Vector, alpha: float,
              beta: float) -> tuple:
     """Launch ``c`` for these operands; returns the argument tuple of the main kernel."""
     if not c.split:
-        args = (a.m, a.n, alpha, a._owner._buf, a.offset, a.ld, x._owner._buf, x.offset,
-                x.stride, beta, out._owner._buf, out.offset, out.stride, c.bpg, c.cps)
+        args = (a._owner._buf, x._owner._buf, out._owner._buf, _pack(c.ab, alpha, beta),
+                _P16(a.m, a.n, a.offset, a.ld, x.offset, x.stride, out.offset, out.stride,
+                     c.bpg, c.cps, 0, 0, 0, 0, 0, 0))
         if c.ctr is None:
             c.main.launch(c.gsize, c.lsize, args)
             return args
@@ -325,8 +333,9 @@ def _enqueue(rt, c: _Call, a: Matrix, x: Vector, out: Vector, alpha: float,
     m = a.m
     with rt._lock:
         ws = _workspace(rt, a.dtype, c.nsplit * m)
-        args = (m, a.n, 1.0, a._owner._buf, a.offset, a.ld, x._owner._buf, x.offset,
-                x.stride, 0.0, ws, 0, 1, c.bpg, c.cps)
+        args = (a._owner._buf, x._owner._buf, ws, _pack(c.ab, 1.0, 0.0),
+                _P16(m, a.n, a.offset, a.ld, x.offset, x.stride, 0, 1, c.bpg, c.cps,
+                     0, 0, 0, 0, 0, 0))
         c.main.launch(c.gsize, c.lsize, args)
         c.sum.launch(c.sgsize, c.slsize, (m, c.nsplit, c.chunk, alpha, ws, beta, out._owner._buf,
                                       out.offset, out.stride))

@@ -67,10 +67,13 @@ ALIGNED loads when the operands allow; CPUs 0, as unaligned vector loads cost th
 NVW (VW of the narrow variants), PAN (columns per unit, "col" ACC=2; there NG is the number of
 persistent work-groups and MB the rows per unit).
 
-Kernel arguments of gemv_row / gemv_col:
-  int m, int n, real alpha, global real* A, int offA, int ldA,
-  global real* x, int offx, int incx, real beta, global real* y, int offy, int incy,
-  int bpg (row: row blocks per group; col ACC=1: rows per work-item), int cps (columns/split)
+Kernel arguments of gemv_row / gemv_col (five: PoCL's cost per launch grows with the number
+of arguments, about 1 us from 15 to 5, which a 120 KB gemv notices):
+  global real* A, global real* x, global real* y,
+  real2 ab = (alpha, beta),
+  int16 P = (m, n, offA, ldA, offx, incx, offy, incy,
+             bpg (row: row blocks per group; col ACC=1: rows per work-item),
+             cps (columns per split), 0, 0, 0, 0, 0, 0)
 gemv_col with ACC=2 takes two more: global real* W (NG x m partial sums), volatile global
 int* ctr (two counters, {0, 0} before the first launch and again after every launch).
 With SPLIT, y/offy/incy are ignored for output: the partial sums go to W (argument ``y``,
@@ -99,6 +102,15 @@ offset 0) as described above.
                 + pad + "    const real s_ = alpha * (%s);\n" % val
                 + pad + "    *yi = (beta == 0) ? s_ : s_ + beta * *yi;\n" + pad + "}")
 %>
+<%def name="main_params()">__global const real* restrict A, __global const real* restrict x,
+              __global real* restrict y, const ${dtype}2 ab, const int16 P</%def>
+<%def name="unpack()">\
+    /* the scalars travel packed in two arguments (PoCL's cost per launch grows with the
+       number of arguments): see "Kernel arguments" in the header */
+    const int m = P.s0, n = P.s1, offA = P.s2, ldA = P.s3, offx = P.s4, incx = P.s5;
+    const int offy = P.s6, incy = P.s7, bpg = P.s8, cps = P.s9;
+    const real alpha = ab.s0, beta = ab.s1;
+</%def>
 %if VW > 1:
 /* a VW-vector with the alignment of one element: an unaligned vector load */
 typedef realV __attribute__((aligned(sizeof(real)))) realU;
@@ -113,13 +125,9 @@ typedef realV __attribute__((aligned(sizeof(real)))) realU;
 %>
 /* narrow rows: n == ${K} columns (compile time); bpg rows per work-item */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemv_row(const int m, const int n, const real alpha,
-              __global const real* restrict A, const int offA, const int ldA,
-              __global const real* restrict x, const int offx, const int incx,
-              const real beta, __global real* restrict y, const int offy, const int incy,
-              const int bpg, const int cps)
+void gemv_row(${main_params()})
 {
-    const int i0 = get_global_id(0) * bpg;
+${unpack()}    const int i0 = get_global_id(0) * bpg;
     const int i1 = min(m, i0 + bpg);
     A += offA; x += offx; y += offy;
 %for c in range(K):
@@ -175,13 +183,9 @@ ${store_y("i", "t", 8)}
 /* narrow columns: m == ${K} rows (compile time); work-item (0, s) owns columns
    [s*cps, s*cps + cps) and keeps its ${K} sums in registers */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemv_col(const int m, const int n, const real alpha,
-              __global const real* restrict A, const int offA, const int ldA,
-              __global const real* restrict x, const int offx, const int incx,
-              const real beta, __global real* restrict y, const int offy, const int incy,
-              const int bpg, const int cps)
+void gemv_col(${main_params()})
 {
-    const int j0 = get_global_id(1) * cps;
+${unpack()}    const int j0 = get_global_id(1) * cps;
     const int j1 = min(n, j0 + cps);
     if (j0 >= n) return;
     A += offA; x += offx;
@@ -236,13 +240,9 @@ ${store_y(str(r), "t%d" % r, 4)}
 
 %elif layout == "row":
 __kernel __attribute__((reqd_work_group_size(${WGS}, 1, 1)))
-void gemv_row(const int m, const int n, const real alpha,
-              __global const real* restrict A, const int offA, const int ldA,
-              __global const real* restrict x, const int offx, const int incx,
-              const real beta, __global real* restrict y, const int offy, const int incy,
-              const int bpg, const int cps)
+void gemv_row(${main_params()})
 {
-    const int lid = get_local_id(0);
+${unpack()}    const int lid = get_local_id(0);
     const int nblk = (m + ${RPT - 1}) / ${RPT};
     int blk = get_group_id(0) * bpg;
     const int bend = min(blk + bpg, nblk);
@@ -368,13 +368,9 @@ ${colpass(loadv, c, 8)}
 </%def>
 %if ACC == 1:
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemv_col(const int m, const int n, const real alpha,
-              __global const real* restrict A, const int offA, const int ldA,
-              __global const real* restrict x, const int offx, const int incx,
-              const real beta, __global real* restrict y, const int offy, const int incy,
-              const int bpg, const int cps)
+void gemv_col(${main_params()})
 {
-    /* bpg: rows per work-item */
+${unpack()}    /* bpg: rows per work-item */
     const int i0 = get_global_id(0) * bpg;
     const int i1 = min(m, i0 + bpg);
     const int j0 = get_global_id(1) * cps;
@@ -403,13 +399,9 @@ ${colwalk(loadv)}
    whole launch. ctr must be {0, 0} before the first launch; launches of one counter must not
    overlap (they share an in-order queue). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemv_col(const int m, const int n, const real alpha,
-              __global const real* restrict A, const int offA, const int ldA,
-              __global const real* restrict x, const int offx, const int incx,
-              const real beta, __global real* restrict y, const int offy, const int incy,
-              const int bpg, const int cps, __global real* W, volatile __global int* ctr)
+void gemv_col(${main_params()}, __global real* W, volatile __global int* ctr)
 {
-    const int G = get_num_groups(0);
+${unpack()}    const int G = get_num_groups(0);
     const int nrb = (m + bpg - 1) / bpg;
     const int nunits = nrb * ((n + cps - 1) / cps);
     const real xs = 1;
@@ -442,13 +434,9 @@ ${store_y("i", "s", 8)}
 
 %else:
 __kernel __attribute__((reqd_work_group_size(${WGS}, 1, 1)))
-void gemv_col(const int m, const int n, const real alpha,
-              __global const real* restrict A, const int offA, const int ldA,
-              __global const real* restrict x, const int offx, const int incx,
-              const real beta, __global real* restrict y, const int offy, const int incy,
-              const int bpg, const int cps)
+void gemv_col(${main_params()})
 {
-    const int i0 = get_global_id(0) * ${VW * RPT};
+${unpack()}    const int i0 = get_global_id(0) * ${VW * RPT};
     const int j0 = get_global_id(1) * cps;
     const int j1 = min(n, j0 + cps);
     if (i0 >= m) return;

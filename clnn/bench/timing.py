@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 from ..atomic import atomic_write
 
@@ -79,19 +79,19 @@ def warm_up(fn: Callable[[], object], seconds: float = WARM_S) -> None:
         fn()
 
 
-def paired(contenders: Dict[str, Callable[[], object]], repeat: int, settle: float = 0.1,
-           warm_s: float = 0.0) -> Dict[str, float]:
-    """Median seconds per run of each contender, alternating A B, B A, ... Before every timed
-    run: ``settle`` seconds of idle (the other library's spinning threads go quiet), then
-    untimed runs of the same contender for at least ``warm_s`` seconds (its threads awake and
-    its cores back to speed, as in a program that calls it repeatedly; at least one run when
-    ``warm_s`` > 0). With two contenders the result also holds ``"pair_ratio"``: the median
-    over the rounds of (second's time / first's time), each from two runs a few milliseconds
-    apart, so a slow phase of the machine spanning one round cancels out of it."""
+def paired_samples(contenders: Dict[str, Callable[[], object]], repeat: int,
+                   settle: float = 0.1, warm_s: float = 0.0) -> Dict[str, List[float]]:
+    """Seconds of every timed run of each contender, the contenders alternating (A B C,
+    C B A, ...). Before every timed run: ``settle`` seconds of idle (the other library's
+    spinning threads go quiet), then untimed runs of the same contender for at least
+    ``warm_s`` seconds (its threads awake and its cores back to speed, as in a program that
+    calls it repeatedly; at least one run when ``warm_s`` > 0). Round ``r`` of every list
+    comes from the same few tens of milliseconds, so ratios taken round by round (see
+    :func:`pair_ratio`) cancel the machine's slow phases."""
     names = list(contenders)
     for k in names:
         contenders[k]()  # warm-up
-    samples: Dict[str, list] = {k: [] for k in names}
+    samples: Dict[str, List[float]] = {k: [] for k in names}
     for r in range(repeat):
         for k in (names if r % 2 == 0 else names[::-1]):
             time.sleep(settle)
@@ -100,10 +100,25 @@ def paired(contenders: Dict[str, Callable[[], object]], repeat: int, settle: flo
             t0 = time.perf_counter()
             contenders[k]()
             samples[k].append(time.perf_counter() - t0)
+    return samples
+
+
+def pair_ratio(a: List[float], b: List[float]) -> float:
+    """Median over the rounds of ``b[r] / a[r]`` (two runs a few milliseconds apart)."""
+    return statistics.median(tb / ta for ta, tb in zip(a, b))
+
+
+def paired(contenders: Dict[str, Callable[[], object]], repeat: int, settle: float = 0.1,
+           warm_s: float = 0.0) -> Dict[str, float]:
+    """Median seconds per run of each contender, timed as :func:`paired_samples` does. With
+    two contenders the result also holds ``"pair_ratio"``: the median over the rounds of
+    (second's time / first's time), so a slow phase of the machine spanning one round
+    cancels out of it."""
+    samples = paired_samples(contenders, repeat, settle, warm_s)
     res: Dict[str, float] = {k: statistics.median(v) for k, v in samples.items()}
-    if len(names) == 2:
-        a, b = samples[names[0]], samples[names[1]]
-        res["pair_ratio"] = statistics.median(tb / ta for ta, tb in zip(a, b))
+    if len(samples) == 2:
+        a, b = samples.values()
+        res["pair_ratio"] = pair_ratio(a, b)
     return res
 
 

@@ -59,7 +59,8 @@ TARGET_RATIO = {"float32": 0.9, "float64": 0.8}
 ODD_FRACTION = 0.5
 ODD_SQUARE = 4096
 """The odd shapes' GB/s is compared with clnn's on this square of the same dtype, layout and
-op, timed in the same rounds (the square runs between the odd shape's clnn and numpy runs)."""
+op, timed in the same rounds (the square runs between the odd shape's clnn and numpy runs);
+the largest of ``--sizes`` when they leave it out."""
 TINY_ENQUEUE_MAX = 3.0
 TINY_ROUNDTRIP_MAX = 1.3
 FIRST_CALL_MAX = 0.3
@@ -387,6 +388,7 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
                 print(f"  tunables {variant}/{rtype}/large: {p} ({src})")
         ref = _Ref(rt)
         cases = []
+        odd_square = ODD_SQUARE if ODD_SQUARE in sizes else max(sizes)
         for dt in dtypes:
             for s in sizes:
                 for layout in ("row", "col"):
@@ -399,7 +401,7 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
                     for trans in (False, True):
                         cases.append(_case(rt, ref, m, n, np.dtype(dt), layout, trans,
                                            max(repeat, TARGET_REPEAT), rng, args.settle,
-                                           square=ODD_SQUARE))
+                                           square=odd_square))
         over = _overhead(rt, ref, max(repeat, 9), args.settle)
     first = None if args.no_first_call else _first_call(getattr(args, "device", None)
                                                         or dev.spec)

@@ -86,7 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--sizes", type=lambda s: tuple(int(v) for v in s.split(",")),
                         default=None, help="comma-separated square sizes, e.g. 1024,4096")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="interleaved runs per case (median; default 9, quick 5)")
+                        help="interleaved runs per case (median; default 9, quick 5, and 15 "
+                             "for the cases with a target; given, it holds for every case)")
     parser.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
                         help=f"idle seconds before each timed run (default {SETTLE_S}: "
                              "OpenBLAS's threads spin that long after a call)")
@@ -176,7 +177,8 @@ wake-up of idle worker threads after the settle pause (~0.1-0.2 ms, on PoCL's si
 OpenBLAS's) is a small part of it even for the 120 KB shapes."""
 
 TARGET_REPEAT = 15
-"""Rounds of the cases that carry a target (at least this many; others take ``--repeat``)."""
+"""Rounds of the cases that carry a target (at least this many unless ``--repeat`` is given;
+others take ``--repeat``)."""
 
 
 def _gbs(nbytes: int, seconds: float) -> float:
@@ -389,18 +391,19 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
         ref = _Ref(rt)
         cases = []
         odd_square = ODD_SQUARE if ODD_SQUARE in sizes else max(sizes)
+        target_rep = args.repeat or max(repeat, TARGET_REPEAT)
         for dt in dtypes:
             for s in sizes:
                 for layout in ("row", "col"):
                     for trans in (False, True):
-                        rep = max(repeat, TARGET_REPEAT) if s in TARGET_SIZES else repeat
+                        rep = target_rep if s in TARGET_SIZES else repeat
                         cases.append(_case(rt, ref, s, s, np.dtype(dt), layout, trans,
                                            rep, rng, args.settle))
             for (m, n) in ODD:
                 for layout in ("row", "col"):
                     for trans in (False, True):
                         cases.append(_case(rt, ref, m, n, np.dtype(dt), layout, trans,
-                                           max(repeat, TARGET_REPEAT), rng, args.settle,
+                                           target_rep, rng, args.settle,
                                            square=odd_square))
         over = _overhead(rt, ref, max(repeat, 9), args.settle)
     first = None if args.no_first_call else _first_call(getattr(args, "device", None)
@@ -455,7 +458,7 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
           f"one run of each (> 1: clnn faster); GB/s of matrix read (medians); copy GB/s = "
           f"bytes read + written by a copy kernel of the matrix's size; a run is ~"
           f"{BATCH_S * 1e3:.0f} ms of back-to-back calls after {args.settle} s idle; "
-          f"{repeat} rounds, {max(repeat, TARGET_REPEAT)} for rows with a target. "
+          f"{repeat} rounds, {target_rep} for rows with a target. "
           f"{n_pass}/{len(verdicts)} targets PASS "
           f"({elapsed:.0f} s).")
     if args.json:

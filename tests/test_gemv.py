@@ -348,6 +348,10 @@ def test_clnn_bench_gemv_table_and_json(device, tmp_path, capsys):
     data = json.loads(out.read_text())
     assert len(data["cases"]) == 4 * (1 + 3)  # 64^2 and three odd shapes, 2 layouts x N/T
     assert all(c["correct"] for c in data["cases"])
+    # the odd shapes are timed beside the square (here the only --sizes one) in their rounds
+    odd = [c for c in data["cases"] if c["m"] != c["n"]]
+    assert odd and all(c["square"] == 64 and c["square_ratio"] > 0 for c in odd)
+    assert all(c["pass"] == (c["square_ratio"] >= 0.5) for c in odd)
     assert {o["case"][:7] for o in data["overhead"]} == {"tiny mv"}
     assert data["targets"] == sum(1 for c in data["cases"] if c["pass"] is not None) + 2
 

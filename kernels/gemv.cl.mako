@@ -326,39 +326,45 @@ ${store_y("row0 + %d" % r, "s%d" % r, 16)}
 }
 
 %elif ACC in (1, 2):
-<%def name="colpass(loadv, C, indent)">
-<% pad = " " * indent %>\
+<%def name="colpass(loadv, C, indent, scaled)">
+<%
+    pad = " " * indent
+    vsum = " + ".join("%s * x%d" % (loadv("a%d + i" % k), k) for k in range(C))
+    ssum = " + ".join("a%d[i] * x%d" % (k, k) for k in range(C))
+    if scaled:  # alpha times this pass's sum, not alpha * x: alpha * x_j may underflow to
+        vsum, ssum = "alpha * (%s)" % vsum, "alpha * (%s)" % ssum  # 0 (then 0 * inf = NaN)
+%>\
 ${pad}{   /* one pass over rows [i0, i1) adding ${C} column(s) j .. j+${C - 1} into w */
 ${pad}    __global const real* a0 = A + (size_t)j * ldA;
 %for k in range(1, C):
 ${pad}    __global const real* a${k} = a${k - 1} + ldA;
 %endfor
 %for k in range(C):
-${pad}    const real x${k} = xs * x[(size_t)(j + ${k}) * incx];
+${pad}    const real x${k} = x[(size_t)(j + ${k}) * incx];
 %endfor
 ${pad}    int i = i0;
 %if VW > 1:
 ${pad}    for (; i < iv; i += ${VW}) {
 ${pad}        __global realU* wp = (__global realU*)(w + i);
-${pad}        *wp = *wp ${" ".join("+ %s * x%d" % (loadv("a%d + i" % k), k) for k in range(C))};
+${pad}        *wp = *wp + ${vsum};
 ${pad}    }
 %endif
 ${pad}    for (; i < i1; ++i)
-${pad}        w[i] += ${" + ".join("a%d[i] * x%d" % (k, k) for k in range(C))};
+${pad}        w[i] += ${ssum};
 ${pad}}
 </%def>
-<%def name="colwalk(loadv)">
+<%def name="colwalk(loadv, scaled=False)">
     /* rows [i0, i1) of columns [j0, j1), CU columns per pass, added into w[i0..i1); the last
        j1 - j0 mod CU columns in one pass too (a matrix of 3 columns is read in one pass) */
     const int iv = i0 + (i1 - i0) / ${VW} * ${VW};
     int j = j0;
     for (; j + ${CU} <= j1; j += ${CU})
-${colpass(loadv, CU, 8)}
+${colpass(loadv, CU, 8, scaled)}
 %if CU > 1:
     switch (j1 - j) {
 %for c in range(1, CU):
     case ${c}:
-${colpass(loadv, c, 8)}
+${colpass(loadv, c, 8, scaled)}
         break;
 %endfor
     default:
@@ -379,16 +385,16 @@ ${unpack()}    /* bpg: rows per work-item */
     A += offA; x += offx;
 %if SPLIT:
     __global real* w = y + (size_t)get_global_id(1) * m;
-    const real xs = 1;
     for (int i = i0; i < i1; ++i) w[i] = 0;
+${colwalk(loadv)}
 %else:
-    /* direct: incy == 1 (the host splits otherwise); y starts as beta*y, x is scaled by alpha */
+    /* direct: incy == 1 (the host splits otherwise); y starts as beta*y, each pass adds alpha
+       times its sum */
     __global real* w = y + offy;
-    const real xs = alpha;
     if (beta == 0) { for (int i = i0; i < i1; ++i) w[i] = 0; }
     else { for (int i = i0; i < i1; ++i) w[i] *= beta; }
+${colwalk(loadv, True)}
 %endif
-${colwalk(loadv)}
 }
 %else:
 /* ACC=2: G = get_num_groups(0) work-groups of one work-item each take units (a block of bpg
@@ -404,7 +410,6 @@ void gemv_col(${main_params()}, __global real* W, volatile __global int* ctr)
 ${unpack()}    const int G = get_num_groups(0);
     const int nrb = (m + bpg - 1) / bpg;
     const int nunits = nrb * ((n + cps - 1) / cps);
-    const real xs = 1;
     A += offA; x += offx;
     __global real* w = W + (size_t)get_group_id(0) * m;
     for (int i = 0; i < m; ++i) w[i] = 0;

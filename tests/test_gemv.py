@@ -271,6 +271,33 @@ def test_beta_zero_ignores_nan_every_path(rt, dtype, tunables, shape, layout, in
             assert np.isnan(y.to_numpy()[1::incy]).all()
 
 
+@pytest.mark.parametrize("shape", [(10, 4), (37, 29), (10007, 3), (3, 10007)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("layout", ["row", "col"])
+@pytest.mark.parametrize("trans", [False, True], ids=["N", "T"])
+def test_tiny_alpha_times_infinity_is_infinity_every_path(rt, dtype, tunables, shape, layout,
+                                                          trans):
+    """alpha * (A x) with the smallest subnormal alpha and an infinity in A is +-inf, as in
+    numpy; a kernel that scaled x by alpha first got alpha * x_j == 0 and then 0 * inf = NaN
+    (found by the thorough property test: col layout, 10x4, float32)."""
+    alpha = float(np.finfo(dtype).smallest_subnormal)
+    A = np.full(shape, 0.5, dtype)
+    opA = A.T if trans else A
+    opA[opA.shape[0] // 2, 0] = np.inf  # a view: sets A too
+    x = np.full(opA.shape[1], 0.25, dtype)  # alpha * 0.25 underflows to 0
+    with rt.matrix(A, layout=layout) as a, rt.vector(x) as xv, \
+            rt.vector(opA.shape[0], dtype=dtype) as y:
+        clnn.mv(a.T if trans else a, xv, out=y, alpha=alpha)
+        got = y.to_numpy()
+    with np.errstate(all="ignore"):
+        want = alpha * (opA.astype(np.float64) @ x.astype(np.float64))
+    assert np.isinf(got[opA.shape[0] // 2]) and got[opA.shape[0] // 2] > 0
+    assert not np.isnan(got).any()
+    fin = np.isfinite(want)  # subnormal results: a device may flush them to zero
+    np.testing.assert_allclose(got[fin], want[fin].astype(dtype), rtol=0,
+                               atol=float(np.finfo(dtype).tiny))
+
+
 def test_tuned_values_reach_the_kernels(rt, tunables):
     """The database's values are the ones the launch uses (and they key the kernel cache)."""
     gemv_mod = importlib.import_module("clnn.gemv")

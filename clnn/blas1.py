@@ -359,6 +359,8 @@ def rk(alpha: float, x: Vector, y: Vector, a: Matrix, out: Optional[Matrix] = No
                          f"(needs {a.m} and {a.n})")
     out = a if out is None else out
     _check_out(op, out, a.shape, Matrix, (a, x, y), (a,))
-    return launch_map("{a} + alpha * {b} * {c}", out,
+    # alpha * (x_i y_j), as numpy's alpha * outer(x, y): (alpha * x_i) could underflow to 0
+    # and then 0 * inf would be NaN where the product is inf
+    return launch_map("{a} + alpha * ({b} * {c})", out,
                       [_Op.of(a), _Op(x, x.offset, x.stride, 0), _Op(y, y.offset, 0, y.stride)],
                       alpha)

@@ -166,6 +166,20 @@ def test_blas1_on_strided_and_matrices(rt, dtype, rng):
         t.release()
 
 
+def test_rk_tiny_alpha_times_infinity_is_infinity(rt, dtype):
+    """alpha * x_i * y_j with the smallest subnormal alpha and y_j = inf is inf (numpy's
+    alpha * outer(x, y)), not 0 * inf = NaN from alpha * x_i underflowing first."""
+    alpha = float(np.finfo(dtype).smallest_subnormal)
+    hy = np.array([np.inf, 1.0, -np.inf], dtype)
+    with rt.matrix(np.zeros((2, 3), dtype)) as a, rt.vector(np.full(2, 0.25, dtype)) as x, \
+            rt.vector(hy) as y:
+        got = clnn.rk(alpha, x, y, a).to_numpy()
+    assert not np.isnan(got).any()
+    np.testing.assert_array_equal(got[:, 0], np.inf)
+    np.testing.assert_array_equal(got[:, 2], -np.inf)
+    assert np.all(np.abs(got[:, 1]) <= np.finfo(dtype).tiny)  # subnormal or flushed to 0
+
+
 @pytest.mark.parametrize("layout", ["row", "col"])
 @pytest.mark.parametrize("view", ["plain", "T", "sub", "subT"])
 def test_rk(rt, dtype, layout, view, rng):

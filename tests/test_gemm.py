@@ -329,7 +329,8 @@ def test_bench_gemm_smoke(rt, capsys):
 
     res, quiet, pairs = bench.quiet_interleaved({"a": lambda: None, "b": lambda: None}, 2,
                                                 {"a": 1, "b": 1}, 0.0, 0.0)
-    assert set(res) == {"a", "b"} and pairs >= 2 and 0 <= quiet <= pairs
+    assert set(res) == {"a", "b", "pair_ratio"} and pairs >= 2 and 0 <= quiet <= pairs
+    assert res["pair_ratio"] > 0  # median of b's time / a's time over the pairs
     p = argparse.ArgumentParser()
     bench.add_arguments(p, "gemm")
     args = p.parse_args(["--quick", "--json", "x.json"])

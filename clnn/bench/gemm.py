@@ -1,10 +1,13 @@
 """``clnn bench gemm``: matrix-matrix products beside numpy, GFLOP/s, interleaved runs.
 
 Every case times ``clnn.mm`` (plus the wait for its result) and numpy's ``@`` on the same data,
-alternating their runs, and reports medians. A case is a size (m, n, k), a dtype and one of
-eight layout/transpose combinations: all three matrices stored in ``row`` or ``col`` layout,
-and ``N``/``T`` for each operand (``T`` multiplies by ``x.T`` of a stored k x m matrix). These
-eight cover every combination of the layouts that the kernels see.
+alternating their runs, and reports medians; the ratio is the median over the pairs of runs of
+numpy's time / clnn's time (each pair a few tens of milliseconds apart, so the machine's slow
+phases cancel out of it, as in ``bench gemv`` and ``bench train``). A case is a size
+(m, n, k), a dtype and one of eight layout/transpose combinations: all three matrices stored
+in ``row`` or ``col`` layout, and ``N``/``T`` for each operand (``T`` multiplies by ``x.T``
+of a stored k x m matrix). These eight cover every combination of the layouts that the
+kernels see.
 
 On a shared machine, pairs of runs disturbed by other processes are retaken (Linux; see
 :func:`quiet_interleaved`), and the table says how many pairs were quiet; a case that misses
@@ -32,7 +35,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .timing import calibrate, table, time_call, warm_up, write_json
+from .timing import calibrate, pair_ratio, table, time_call, warm_up, write_json
 
 SIZES = (64, 128, 256, 512, 1024, 2048)
 LAYER = (128, 784, 512)  # (m, k, n): a batch of 128 inputs of 784 through 512 units
@@ -87,7 +90,9 @@ def quiet_interleaved(contenders: Dict[str, Callable[[], object]], repeat: int,
     runs during which other processes used more than 5% of the cores (read from /proc) is set
     aside, and pairs are retaken, within ``budget_s`` seconds, until ``repeat`` quiet pairs
     are in. Returns (medians, quiet pairs,
-    pairs); when fewer than half the pairs were quiet, the medians are of all pairs."""
+    pairs); when fewer than half the pairs were quiet, the medians are of all pairs. With two
+    contenders the medians also hold ``"pair_ratio"``, the median over the pairs of (second's
+    time / first's time): a slow phase of the machine within one pair cancels out of it."""
     names = list(contenders)
     if number is None:
         number = {k: calibrate(contenders[k], target_s) for k in names}
@@ -119,7 +124,10 @@ def quiet_interleaved(contenders: Dict[str, Callable[[], object]], repeat: int,
             for k in names:
                 quiet[k].append(got[k])
     use = quiet if ok >= max(1, pairs // 2) else every
-    return {k: statistics.median(v) for k, v in use.items()}, ok, pairs
+    med: Dict[str, float] = {k: statistics.median(v) for k, v in use.items()}
+    if len(names) == 2:
+        med["pair_ratio"] = pair_ratio(use[names[0]], use[names[1]])
+    return med, ok, pairs
 
 
 def _case(rt, m: int, n: int, k: int, dtype, combo: tuple, repeat: int, rng) -> dict:
@@ -158,11 +166,12 @@ def _case(rt, m: int, n: int, k: int, dtype, combo: tuple, repeat: int, rng) -> 
                                               number, target_s, budget_s)
     flops = 2.0 * m * n * k
     tname, goal = _target(m, n, k, dtype)
-    ratio = res["numpy"] / res["clnn"]
+    ratio = res["pair_ratio"]  # median of numpy time / clnn time, pair by pair
     return {"m": m, "n": n, "k": k, "dtype": np.dtype(dtype).name, "layout": lay,
             "trans": ta + tb, "clnn_s": res["clnn"], "numpy_s": res["numpy"],
             "clnn_gflops": flops / res["clnn"] / 1e9, "numpy_gflops": flops / res["numpy"] / 1e9,
-            "ratio": ratio, "max_rel_err": err, "target": tname, "goal": goal,
+            "ratio": ratio, "ratio_of_medians": res["numpy"] / res["clnn"], "max_rel_err": err,
+            "target": tname, "goal": goal,
             "quiet_pairs": quiet, "pairs": pairs,
             "pass": None if goal is None else bool(ratio >= goal)}
 

@@ -46,6 +46,7 @@ Render parameters (names not used by a variant may be left out):
   NR           packed: columns of the register tile, a multiple of VW (tunable, 16..32)
   UK           packed: unroll factor of the k loop (tunable, 1..8)
   KB           packed: k values per work-item of the pack kernels (tunable)
+  PA           packed: panels of A per work-item of gemm_pack_a (default 1; clnn renders 8)
 
 Kernel arguments:
   gemm_ref     int m, int n, int k, real alpha, global real* A, int offA, int rsA, int csA,
@@ -57,7 +58,7 @@ Kernel arguments:
   (and _direct) global real* Bp, real beta, global real* C, int offC, int rsC, int csC,
                int rb, int tpw   (rb: row groups per chunk; tpw: tiles per work-item)
 </%doc>
-<%page args="TS=None, WPT=None, MR=None, NR=None, UK=None, KB=None"/>\
+<%page args="TS=None, WPT=None, MR=None, NR=None, UK=None, KB=None, PA=1"/>\
 <%include file="common.cl.mako"/>
 <%
     def at(name, i, j):
@@ -110,13 +111,17 @@ void gemm_ref(const int m, const int n, const int k, const real alpha,
 %endfor
 }
 %else:
-/* Ap panel ib, k values from p0: work-item (pb, ib) copies rows ib*MR .. ib*MR+MR-1 */
+/* Ap panels PA*g .. PA*g+PA-1, k values from p0: work-item (pb, g) copies their rows. A
+   col-layout A gives MR contiguous values per p and panel, less than a cache line: the PA
+   panels of one work-item use each line fully while it is in L1 */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
 void gemm_pack_a(const int m, const int k, __global const real* restrict A, const int offA,
                  const int rsA, const int csA, __global real* restrict Ap)
 {
-    const int p0 = get_global_id(0) * ${KB}, ib = get_global_id(1);
+    const int p0 = get_global_id(0) * ${KB};
     const int p1 = min(k, p0 + ${KB});
+    const int ib1 = min((m + ${MR - 1}) / ${MR}, (int)get_global_id(1) * ${PA} + ${PA});
+    for (int ib = get_global_id(1) * ${PA}; ib < ib1; ++ib) {
     const int i0 = ib * ${MR};
     __global real* dst = Ap + ((size_t)ib * k + p0) * ${MR};
     if (i0 + ${MR} <= m && rsA == 1) {  /* col layout: MR contiguous values per p */
@@ -137,11 +142,12 @@ void gemm_pack_a(const int m, const int k, __global const real* restrict A, cons
 %endfor
         }
     } else {
-        A += offA;
         for (int p = p0; p < p1; ++p, dst += ${MR}) {
             for (int r = 0; r < ${MR}; ++r)
-                dst[r] = (i0 + r < m) ? ${at("A", "i0 + r", "p")} : (real)0;
+                dst[r] = (i0 + r < m)
+                    ? A[offA + (size_t)(i0 + r) * rsA + (size_t)p * csA] : (real)0;
         }
+    }
     }
 }
 

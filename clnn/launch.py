@@ -39,8 +39,9 @@ class Plan:
         self._queue = runtime._queue
         self._lock = runtime._lock
         self._rt = weakref.ref(runtime)  # no cycle: the runtime holds its plans
-        # argument slots holding buffers: checked at launch, under the lock, for a buffer
-        # that another thread released after this op's checks (Array.release marks it dead)
+        # argument slots without a scalar dtype (buffers, or bytes the caller packed): checked
+        # at launch, under the lock, for a buffer that another thread released after this
+        # op's checks (Array.release marks it dead; bytes never are)
         self._bufpos = tuple(i for i, d in enumerate(arg_dtypes) if d is None)
 
     def launch(self, gsize: tuple, lsize: Optional[tuple], args: tuple) -> None:
@@ -50,20 +51,6 @@ class Plan:
                 raise ReleasedError("the clnn.Runtime was released while this op was starting")
             _refuse_dead(args, self._bufpos)
             if args != self.last:
-                self.kernel.set_args(*args)
-                self.last = args
-            cl.enqueue_nd_range_kernel(self._queue, self.kernel, gsize, lsize)
-
-
-    def relaunch(self, gsize: tuple, lsize: Optional[tuple], args: tuple) -> None:
-        """``launch`` for a caller that keeps its argument tuple: an identical tuple object
-        skips the comparison as well as ``set_args``."""
-        with self._lock:
-            rt = self._rt()
-            if rt is None or rt._released:
-                raise ReleasedError("the clnn.Runtime was released while this op was starting")
-            _refuse_dead(args, self._bufpos)
-            if args is not self.last:
                 self.kernel.set_args(*args)
                 self.last = args
             cl.enqueue_nd_range_kernel(self._queue, self.kernel, gsize, lsize)

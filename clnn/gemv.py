@@ -365,6 +365,13 @@ def _remember(rt, a, x, out, c: _Call, alpha: float, beta: float, args: tuple) -
     memo[id(out)] = e
 
 
+def _memo_of(rt, out: Vector) -> Optional[_Memo]:
+    """The remembered single-launch call that last wrote ``out`` (benchmarks read its kernel
+    and arguments), or None."""
+    e = rt._plans.get("gemv-memo", {}).get(id(out))
+    return e if e is not None and e.out() is out else None
+
+
 def _check(a: Any, x: Any, out: Any, alpha: Any, beta: Any) -> Tuple[float, float]:
     """The full argument checks (the slow path: raises the clnn error naming the problem)."""
     checks.need(a, Matrix, "mv", "a")

@@ -379,6 +379,13 @@ def test_clnn_bench_gemv_table_and_json(device, tmp_path, capsys):
     odd = [c for c in data["cases"] if c["m"] != c["n"]]
     assert odd and all(c["square"] == 64 and c["square_ratio"] > 0 for c in odd)
     assert all(c["pass"] == (c["square_ratio"] >= 0.5) for c in odd)
+    # the launch-bound ones (120 KB) also beside clnn's kernel enqueued raw and the read
+    # floor, in a second table; 1023x1025 (4 MB) is not launch-bound
+    small = [c for c in odd if c["bytes"] <= 1 << 20]
+    assert len(small) == 8 and all("floor_ratio" not in c for c in odd if c not in small)
+    assert all(c["floor_gbs"] > 0 and c["floor_ratio"] > 0 for c in small)
+    assert all(c["raw_gbs"] > 0 and c["raw_ratio"] > 0 for c in small)
+    assert "the read floor" in text and "floor x sq" in text
     assert {o["case"][:7] for o in data["overhead"]} == {"tiny mv"}
     assert data["targets"] == sum(1 for c in data["cases"] if c["pass"] is not None) + 2
 

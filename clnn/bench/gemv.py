@@ -61,6 +61,9 @@ ODD_SQUARE = 4096
 """The odd shapes' GB/s is compared with clnn's on this square of the same dtype, layout and
 op, timed in the same rounds (the square runs between the odd shape's clnn and numpy runs);
 the largest of ``--sizes`` when they leave it out."""
+FLOOR_MAX_BYTES = 1 << 20
+"""Odd shapes up to this size (the launch-bound ones) are also timed beside the read floor
+(:meth:`_Ref.read_runner`): how close any gemv could come on this runtime."""
 TINY_ENQUEUE_MAX = 3.0
 TINY_ROUNDTRIP_MAX = 1.3
 FIRST_CALL_MAX = 0.3
@@ -72,6 +75,26 @@ __kernel void copy(__global const float4* restrict a, __global float4* restrict 
     const int i0 = get_global_id(0) * chunk;
     const int i1 = min(n4, i0 + chunk);
     for (int i = i0; i < i1; ++i) b[i] = a[i];
+}
+/* the read floor of a small gemv: one work-item reads the n floats of a (the matrix's bytes,
+   in order, float16 loads into four independent sums) and stores their total -- no output
+   vector, nothing else */
+__kernel void readsum(__global const float* restrict a, __global float* restrict out,
+                      const int n) {
+    __global const float16* v = (__global const float16*)a;
+    float16 s0 = (float16)(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    const int n16 = n / 16;
+    int i = 0;
+    for (; i + 4 <= n16; i += 4) {
+        s0 += v[i]; s1 += v[i + 1]; s2 += v[i + 2]; s3 += v[i + 3];
+    }
+    for (; i < n16; ++i) s0 += v[i];
+    float t = 0.0f;
+    for (int j = n16 * 16; j < n; ++j) t += a[j];
+    const float16 s = (s0 + s1) + (s2 + s3);
+    const float8 h = s.lo + s.hi;
+    const float4 q = h.lo + h.hi;
+    out[0] = t + q.x + q.y + q.z + q.w;
 }
 """
 
@@ -105,6 +128,7 @@ class _Ref:
         prg = cl.Program(rt.ctx, _REF_SRC).build()
         self.triv = cl.Kernel(prg, "triv")
         self.copy = cl.Kernel(prg, "copy")
+        self.readsum = cl.Kernel(prg, "readsum")
         self.buf = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE, 64)
         self.triv.set_args(self.buf)
         self.host = np.empty(4, np.float32)
@@ -144,6 +168,23 @@ class _Ref:
         b.release()
         self._copy_cache[n4] = best
         return best
+
+
+    def read_runner(self, buf: cl.Buffer, nbytes: int, batch: int) -> Callable[[], None]:
+        """A timed run of the read floor: ``batch`` raw enqueues of a one-work-item kernel
+        that reads the ``nbytes`` of ``buf`` once (what every gemv of that matrix must do
+        at least), then one finish. No Python wrapper, no checks, no arithmetic, no output
+        vector: a lower bound of a small ``mv``'s time per call on this runtime."""
+        q = self.rt.queue
+        k = self.readsum
+        k.set_args(buf, self.buf, np.int32(nbytes // 4))
+
+        def run() -> None:
+            for _ in range(batch):
+                cl.enqueue_nd_range_kernel(q, k, (1,), (1,))
+            q.finish()
+
+        return run
 
 
 SETTLE_S = 0.1
@@ -220,6 +261,27 @@ def _clnn_runner(q, op, xv, y) -> Tuple[Callable[[], None], int]:
     return run_clnn, batch
 
 
+def _raw_runner(rt, y, batch: int) -> Optional[Callable[[], None]]:
+    """A timed run of the kernel that clnn's last ``mv`` into ``y`` launched, enqueued
+    ``batch`` times with raw pyopencl (no Python path): what the checks and dispatch cost.
+    None when that call was not a single launch."""
+    from ..gemv import _memo_of
+
+    e = _memo_of(rt, y)
+    if e is None:
+        return None
+    q = rt.queue
+
+    def run() -> None:
+        e.kernel.set_args(*e.args)  # (another plan may share the kernel object)
+        e.plan.last = e.args
+        for _ in range(batch):
+            cl.enqueue_nd_range_kernel(q, e.kernel, e.gsize, e.lsize)
+        q.finish()
+
+    return run
+
+
 def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bool,
           repeat: int, rng, settle: float = SETTLE_S, square: int = 0) -> dict:
     """Time clnn and numpy on op(A) @ x where A is stored m x n in ``layout``. With
@@ -248,6 +310,11 @@ def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bo
             sq = _operands(rt, rng, square, square, dtype, layout, trans)
             held += [sq[3], sq[5], sq[6]]
             contenders["square"], sq_batch = _clnn_runner(rt.queue, sq[4], sq[5], sq[6])
+            if A.nbytes <= FLOOR_MAX_BYTES:
+                contenders["floor"] = ref.read_runner(a._owner._buf, A.nbytes, batch)
+                raw = _raw_runner(rt, y, batch)
+                if raw is not None:
+                    contenders["raw"] = raw
         samples = paired_samples(contenders, repeat, settle, WARM_S)
     finally:
         for h in held:
@@ -268,6 +335,16 @@ def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bo
         res.update(square=square, square_gbs=_gbs(square * square * dtype.itemsize,
                                                   med["square"] / sq_batch),
                    square_ratio=statistics.median(per_byte))
+        if "floor" in samples:
+            # the same ratio for the read floor: the best any gemv of this matrix could show
+            floor = [(ts / sq_batch / (square * square * dtype.itemsize)) / (tf / batch / nbytes)
+                     for tf, ts in zip(samples["floor"], samples["square"])]
+            res.update(floor_gbs=_gbs(nbytes, med["floor"] / batch),
+                       floor_ratio=statistics.median(floor))
+        if "raw" in samples:
+            res.update(raw_gbs=_gbs(nbytes, med["raw"] / batch), raw_ratio=statistics.median(
+                [(ts / sq_batch / (square * square * dtype.itemsize)) / (tr / batch / nbytes)
+                 for tr, ts in zip(samples["raw"], samples["square"])]))
     return res
 
 
@@ -449,6 +526,19 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
     headers = ("case", "dtype", "layout", "op", "clnn GB/s", "numpy GB/s", "clnn/np",
                "copy GB/s", "correct", "target", "")
     print(table(list(headers), rows))
+    floored = [c for c in cases if "floor_ratio" in c]
+    if floored:
+        print("Launch-bound odd shapes beside raw pyopencl in the same rounds: clnn's own kernel "
+              "enqueued without clnn's Python path (raw), and the read floor (one work-item "
+              "that only reads the matrix once: no output, no arithmetic); GB/s x the "
+              f"{odd_square}^2 square's:")
+        print(table(["case", "dtype", "layout", "op", "clnn GB/s", "raw GB/s", "floor GB/s",
+                     "clnn x sq", "raw x sq", "floor x sq"],
+                    [(f"{c['m']}x{c['n']}", c["dtype"], c["layout"], c["op"],
+                      _fmt(c["clnn_gbs"]), _fmt(c["raw_gbs"]) if "raw_gbs" in c else "-",
+                      _fmt(c["floor_gbs"]), _fmt(c["square_ratio"], 2),
+                      _fmt(c["raw_ratio"], 2) if "raw_ratio" in c else "-",
+                      _fmt(c["floor_ratio"], 2)) for c in floored]))
     verdicts = ([c["pass"] for c in cases if c["pass"] is not None]
                 + [o["pass"] for o in over]
                 + ([first.get("pass", False)] if first is not None else []))

@@ -33,8 +33,9 @@ gemv_col  columns contiguous: sums of scaled columns. Two strategies (tunable AC
                  the columns of its split; neighbouring work-items read neighbouring addresses.
 Narrow variants (render parameter NARROW = k > 0, k <= 8): the small dimension is a
 compile-time constant, so the inner loops are fully unrolled and, when the matrix is packed
-(LDK: ldA == k), VW rows ("row") or VW columns ("col") are read as k contiguous vectors and
-de-interleaved with constant shuffles:
+(LDK: ldA == k), VW rows ("row") or VW columns ("col") are read as k contiguous vectors:
+"row" de-interleaves them into columns with constant shuffles; "col" multiplies each by x
+spread to match its lanes and separates the k row sums once, after the loop:
 gemv_row  (n == k) each work-item owns ``bpg`` consecutive rows; results stored as a vector.
 gemv_col  (m == k) work-item (0, s) owns columns [s*cps, s*cps + cps), k sums in registers;
           with SPLIT the partial sums go to W (then gemv_sum).

@@ -14,7 +14,9 @@ time: above 1 means clnn is faster), and the device's copy bandwidth on the same
 bytes (a copy kernel; bytes read + written per second) as the bound. Every result is also
 checked against numpy. The odd shapes' target (GB/s at least half the square case's) is a
 ratio measured side by side too: clnn on the 4096^2 matrix of the same dtype, layout and op
-is a third contender in the odd shape's rounds.
+is a third contender in the odd shape's rounds. The launch-bound odd shapes (up to 1 MB) have two
+more contenders, shown in a second table: clnn's own kernel enqueued with raw pyopencl (what
+the Python path costs) and a kernel that only reads the matrix once (the runtime's floor).
 
 Then the per-call overhead rows (a 4x2 ``mv``: 1000 enqueues then one finish, and ``mv`` +
 ``to_numpy()``, each beside the same done with raw pyopencl on a trivial kernel) and the first

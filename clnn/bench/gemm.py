@@ -51,11 +51,17 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                         help=f"square sizes (default {' '.join(map(str, SIZES))})")
     parser.add_argument("--dtype", default="all", choices=["float32", "float64", "all"])
     parser.add_argument("--repeat", type=int, default=0,
-                        help="timed runs per contender (default: by size)")
+                        help="timed runs per contender (default: 15 for the cases with a "
+                             "target, else 9, or 7 above 1024^3)")
     parser.add_argument("--retries", type=int, default=1,
                         help="measure a case that misses its target again, up to this many "
                              "times (default 1; every ratio goes into the JSON)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+
+
+TARGET_REPEAT = 15
+"""Pairs of runs of a case with a target when ``--repeat`` is not given (others: 9, or 7
+above 1024^3), as in ``bench gemv``."""
 
 
 def _target(m: int, n: int, k: int, dtype) -> tuple:
@@ -156,8 +162,10 @@ def _case(rt, m: int, n: int, k: int, dtype, combo: tuple, repeat: int, rng) -> 
             return opA @ opB
 
         work = m * n * k
+        tname, goal = _target(m, n, k, dtype)
         if not repeat:
-            repeat = 9 if work <= 2 ** 30 else 7
+            # cases with a target get more pairs: their median must not hinge on a slow spell
+            repeat = TARGET_REPEAT if goal is not None else (9 if work <= 2 ** 30 else 7)
         # runs of >= 50 ms (several calls) up to 1024^3; single calls above
         target_s = 0.05 if work <= 2 ** 30 else 0.0
         number = None if target_s else {"clnn": 1, "numpy": 1}
@@ -165,7 +173,6 @@ def _case(rt, m: int, n: int, k: int, dtype, combo: tuple, repeat: int, rng) -> 
         res, quiet, pairs = quiet_interleaved({"clnn": run_clnn, "numpy": run_numpy}, repeat,
                                               number, target_s, budget_s)
     flops = 2.0 * m * n * k
-    tname, goal = _target(m, n, k, dtype)
     ratio = res["pair_ratio"]  # median of numpy time / clnn time, pair by pair
     return {"m": m, "n": n, "k": k, "dtype": np.dtype(dtype).name, "layout": lay,
             "trans": ta + tb, "clnn_s": res["clnn"], "numpy_s": res["numpy"],

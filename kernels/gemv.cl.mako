@@ -175,12 +175,7 @@ ${store_y("i", "t", 8)}
 }
 
 %elif NARROW:
-<%
-    K = NARROW
-    def comp(v, flat):
-        q, lane = divmod(flat, VW)
-        return "v%d.s%x" % (q, lane)
-%>
+<% K = NARROW %>
 /* narrow columns: m == ${K} rows (compile time); work-item (0, s) owns columns
    [s*cps, s*cps + cps) and keeps its ${K} sums in registers */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))

@@ -171,7 +171,6 @@ class _Ref:
         self._copy_cache[n4] = best
         return best
 
-
     def read_runner(self, buf: cl.Buffer, nbytes: int, batch: int) -> Callable[[], None]:
         """A timed run of the read floor: ``batch`` raw enqueues of a one-work-item kernel
         that reads the ``nbytes`` of ``buf`` once (what every gemv of that matrix must do
@@ -330,23 +329,21 @@ def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bo
            "ratio": pair_ratio(samples["clnn"], samples["numpy"]), "ratio_of_medians": tn / tc,
            "copy_gbs": ref.copy_gbs(nbytes, repeat), "correct": ok}
     if square:
-        # GB/s ratio = (nbytes / t_odd) / (sq_bytes / t_sq), per round
-        per_byte = [(ts / sq_batch / (square * square * dtype.itemsize))
-                    / (tc_ / batch / nbytes)
-                    for tc_, ts in zip(samples["clnn"], samples["square"])]
-        res.update(square=square, square_gbs=_gbs(square * square * dtype.itemsize,
-                                                  med["square"] / sq_batch),
-                   square_ratio=statistics.median(per_byte))
-        if "floor" in samples:
-            # the same ratio for the read floor: the best any gemv of this matrix could show
-            floor = [(ts / sq_batch / (square * square * dtype.itemsize)) / (tf / batch / nbytes)
-                     for tf, ts in zip(samples["floor"], samples["square"])]
-            res.update(floor_gbs=_gbs(nbytes, med["floor"] / batch),
-                       floor_ratio=statistics.median(floor))
-        if "raw" in samples:
-            res.update(raw_gbs=_gbs(nbytes, med["raw"] / batch), raw_ratio=statistics.median(
-                [(ts / sq_batch / (square * square * dtype.itemsize)) / (tr / batch / nbytes)
-                 for tr, ts in zip(samples["raw"], samples["square"])]))
+        sq_bytes = square * square * dtype.itemsize
+
+        def per_byte(name: str) -> float:
+            # median over the rounds of (nbytes / t_name) / (sq_bytes / t_square)
+            return statistics.median((ts / sq_batch / sq_bytes) / (t / batch / nbytes)
+                                     for t, ts in zip(samples[name], samples["square"]))
+
+        res.update(square=square, square_gbs=_gbs(sq_bytes, med["square"] / sq_batch),
+                   square_ratio=per_byte("clnn"))
+        # the same for clnn's kernel enqueued raw and for the read floor (the best any gemv
+        # of this matrix could show)
+        for name in ("floor", "raw"):
+            if name in samples:
+                res[f"{name}_gbs"] = _gbs(nbytes, med[name] / batch)
+                res[f"{name}_ratio"] = per_byte(name)
     return res
 
 

@@ -475,6 +475,13 @@ _TUNE_SHAPES = {"small": (256, 256), "large": (4096, 4096), "tall": (262144, 16)
                 "wide": (16, 262144)}
 _QUICK_SHAPES = {"small": (128, 128), "large": (1024, 1024), "tall": (16384, 8),
                  "wide": (8, 16384)}
+# the classes that hold narrow shapes (n <= NARROW_MAX for "row", m <= NARROW_MAX for "col")
+# are also timed on one, so that NVW (the narrow kernels' vector width) is measured; a
+# candidate's time is the sum of its class's problems
+_NARROW_SHAPES = {("row", "small"): (10007, 3), ("row", "tall"): (262144, 3),
+                  ("col", "small"): (3, 10007), ("col", "wide"): (3, 262144)}
+_QUICK_NARROW_SHAPES = {("row", "small"): (4001, 3), ("row", "tall"): (16384, 3),
+                        ("col", "small"): (3, 4001), ("col", "wide"): (3, 16384)}
 
 
 def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dict]]:
@@ -507,6 +514,8 @@ def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dic
                     if sc in ("tall", "small"):
                         grid += [{"KMIN": k} for k in (64, 1024, 1 << 30)]
                         grid += [{"SMIN": k} for k in (1 << 14, 1 << 20)]
+                if (variant, sc) in _NARROW_SHAPES:
+                    grid += [{"NVW": v} for v in (wide // 4, wide // 2, wide)]
             else:
                 wg = [w for w in (32, 64, 128, 256) if w <= device.max_work_group_size]
                 if variant == "row":
@@ -516,6 +525,8 @@ def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dic
                     grid = [{"WGS": w, "RPT": r, "VW": v} for w in wg for r in (1, 2)
                             for v in (1, 2, 4)]
                 grid += [{"KMIN": k} for k in (256, 4096, 1 << 30)]
+                if (variant, sc) in _NARROW_SHAPES:
+                    grid += [{"NVW": v} for v in (1, 2, 4)]
             if quick:
                 grid = grid[:: max(1, len(grid) // 4)]
             for g in grid:
@@ -528,57 +539,67 @@ def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dic
                 yield variant, sc, p
 
 
-def _bench_data(rt, variant: str, dtype: str, sc: str, quick: bool) -> tuple:
-    """The operands of one tuning group, made once and kept on the runtime (released with
-    it): host A and x, the reference result and its scale, device a, x and y."""
+def _bench_data(rt, variant: str, dtype: str, sc: str, quick: bool) -> list:
+    """The problems of one tuning group, made once and kept on the runtime (released with it):
+    per problem, the reference result and its scale, n, and device a, x and y -- the class's
+    shape, plus a narrow one for the classes that hold narrow shapes."""
     cache = _cache(rt)
     key = ("tune-data", variant, dtype, sc, quick)
     got = cache.get(key)
     if got is None:
         for k in [k for k in cache if isinstance(k, tuple) and k[:1] == ("tune-data",)]:
-            for arr in cache.pop(k)[2:]:
-                arr.release()  # one group at a time: large classes are big
-        m, n = (_QUICK_SHAPES if quick else _TUNE_SHAPES).get(sc, (1024, 1024))
+            for prob in cache.pop(k):
+                for arr in prob[2:]:
+                    arr.release()  # one group at a time: large classes are big
+        shapes = [(_QUICK_SHAPES if quick else _TUNE_SHAPES).get(sc, (1024, 1024))]
+        narrow = (_QUICK_NARROW_SHAPES if quick else _NARROW_SHAPES).get((variant, sc))
+        if narrow is not None:
+            shapes.append(narrow)
         dt = np.dtype(_NP[dtype])
         rng = np.random.default_rng(0)
-        A = rng.standard_normal((m, n)).astype(dt)
-        xh = rng.standard_normal(n).astype(dt)
-        ref = A.astype(np.float64) @ xh.astype(np.float64)
-        scale = np.abs(A).astype(np.float64) @ np.abs(xh).astype(np.float64)
-        # variant "col" is the layout the kernel sees: a col-major matrix
-        got = ((ref, scale), n, rt.matrix(A, layout=variant), rt.vector(xh),
-               rt.vector(m, dtype=dt))
+        got = []
+        for m, n in shapes:
+            A = rng.standard_normal((m, n)).astype(dt)
+            xh = rng.standard_normal(n).astype(dt)
+            ref = A.astype(np.float64) @ xh.astype(np.float64)
+            scale = np.abs(A).astype(np.float64) @ np.abs(xh).astype(np.float64)
+            # variant "col" is the layout the kernel sees: a col-major matrix
+            got.append(((ref, scale), n, rt.matrix(A, layout=variant), rt.vector(xh),
+                        rt.vector(m, dtype=dt)))
         cache[key] = got
     return got
 
 
 def _bench(rt, variant: str, dtype: str, sc: str, p: dict, quick: bool = False) -> float:
-    """Median seconds per call of mv with exactly ``p`` on a problem of size class ``sc``
-    (back-to-back calls, one finish), checked once against numpy. The ``clnn tune`` hook."""
+    """Median seconds per call of mv with exactly ``p`` on the problems of size class ``sc``
+    (back-to-back calls, one finish; summed over the class's problems), each checked once
+    against numpy. The ``clnn tune`` hook."""
     from .bench.timing import interleaved
 
-    (ref, scale), n, a, x, y = _bench_data(rt, variant, dtype, sc, quick)
-    al = (a.offset | a.ld) & 15
-    c = _build_call(rt, variant, a.dtype, a.m, a.n, al, True, True, True, forced=p)
-    _enqueue(rt, c, a, x, y, 1.0, 0.0)
-    got = y.to_numpy()
-    tol = (1e-4 if dtype == "float" else 1e-12) * np.sqrt(n)
-    if not np.all(np.abs(got - ref) <= tol * scale + 1e-30):
-        raise AssertionError("wrong result")
     q = rt.queue
-    t0 = time.perf_counter()
-    for _ in range(3):
+    total = 0.0
+    for (ref, scale), n, a, x, y in _bench_data(rt, variant, dtype, sc, quick):
+        al = (a.offset | a.ld) & 15
+        c = _build_call(rt, variant, a.dtype, a.m, a.n, al, True, True, True, forced=p)
         _enqueue(rt, c, a, x, y, 1.0, 0.0)
-    q.finish()
-    # back-to-back calls, one finish: small sizes measure the steady state, not latency
-    batch = int(max(1, min(500, 2e-3 / max((time.perf_counter() - t0) / 3, 1e-7))))
-
-    def run() -> None:
-        for _ in range(batch):
+        got = y.to_numpy()
+        tol = (1e-4 if dtype == "float" else 1e-12) * np.sqrt(n)
+        if not np.all(np.abs(got - ref) <= tol * scale + 1e-30):
+            raise AssertionError("wrong result")
+        t0 = time.perf_counter()
+        for _ in range(3):
             _enqueue(rt, c, a, x, y, 1.0, 0.0)
         q.finish()
+        # back-to-back calls, one finish: small sizes measure the steady state, not latency
+        batch = int(max(1, min(500, 2e-3 / max((time.perf_counter() - t0) / 3, 1e-7))))
 
-    return interleaved({"c": run}, repeat=5 if quick else 9, number={"c": 1})["c"] / batch
+        def run(c=c, a=a, x=x, y=y, batch=batch) -> None:
+            for _ in range(batch):
+                _enqueue(rt, c, a, x, y, 1.0, 0.0)
+            q.finish()
+
+        total += interleaved({"c": run}, repeat=5 if quick else 9, number={"c": 1})["c"] / batch
+    return total
 
 
 try:

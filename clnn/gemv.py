@@ -251,7 +251,7 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
         # with structured dtypes: pyopencl then hands the bytes straight to clSetKernelArg
         # (an undeclared bytes argument took its generic path, ~10 us per argument)
         types = [None, None, None, _REAL2[dtype.char], _INT16]
-        c.ab = "2f" if dtype == np.float32 else "2d"
+        c.ab = "2" + dtype.char  # struct format of (alpha, beta): "2f" or "2d"
         if rp["ACC"] == 2:
             types += [None, None]  # W (partials), ctr (counters)
             c.ctr = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,

@@ -39,9 +39,9 @@ class Plan:
         self._queue = runtime._queue
         self._lock = runtime._lock
         self._rt = weakref.ref(runtime)  # no cycle: the runtime holds its plans
-        # argument slots without a scalar dtype (buffers, or bytes the caller packed): checked
-        # at launch, under the lock, for a buffer that another thread released after this
-        # op's checks (Array.release marks it dead; bytes never are)
+        # argument slots without a dtype hold buffers: checked at launch, under the lock, for
+        # a buffer that another thread released after this op's checks (Array.release marks
+        # it dead). Bytes an op packs itself are declared with a structured dtype instead
         self._bufpos = tuple(i for i, d in enumerate(arg_dtypes) if d is None)
 
     def launch(self, gsize: tuple, lsize: Optional[tuple], args: tuple) -> None:

@@ -127,7 +127,14 @@ def tune(rt: Any, family: str, dtypes: Iterable[str], quick: bool = False,
     results: List[dict] = []
     for dtype in dtypes:
         groups: Dict[Tuple[str, str], List[dict]] = {}
-        for variant, sc, p in t.candidates(rt.device, dtype, quick):
+        cands_all = list(t.candidates(rt.device, dtype, quick))
+        for asked, have, what in ((variants, {v for v, _, _ in cands_all}, "variant"),
+                                  (size_classes, {s for _, s, _ in cands_all}, "size class")):
+            unknown = sorted(set(asked or ()) - have)
+            if unknown:
+                raise ClnnError(f"clnn tune {family}: no {what} {', '.join(unknown)} on "
+                                f"{rt.device.name!r}; there are: {', '.join(sorted(have))}")
+        for variant, sc, p in cands_all:
             if variants and variant not in variants:
                 continue
             if size_classes and sc not in size_classes:

@@ -201,3 +201,15 @@ def test_clnn_tune_dry_run_writes_nothing(device, db, capsys):
     assert main(["tune", "gemv", "--device", device.spec, "--quick", "--dtype", "float32",
                  "--variant", "col", "--size-class", "small", "--dry-run"]) == 0
     assert not db.exists()
+
+
+def test_clnn_tune_unknown_variant_or_size_class_is_refused(device, db, capsys):
+    """A --variant or --size-class that the family does not have is named, with the ones it
+    has, instead of tuning nothing; the database is not written."""
+    assert main(["tune", "gemv", "--device", device.spec, "--quick", "--variant", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "no variant bogus" in err and "col, row" in err
+    assert main(["tune", "gemv", "--device", device.spec, "--quick", "--size-class",
+                 "huge"]) == 2
+    assert "no size class huge" in capsys.readouterr().err
+    assert not db.exists()

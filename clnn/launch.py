@@ -1,6 +1,11 @@
 """Prepared kernel launches: one kernel object per variant, arguments set only when they
 change, and the enqueue done under the runtime's lock.
 
+"Change" is judged by identity for buffers: pyopencl compares buffers by their ``cl_mem``
+handle, and a driver may hand a released buffer's handle to the next allocation, so an equal
+handle can be another buffer; keeping the bound buffer objects in ``last`` also keeps their
+identities from being reused.
+
 This keeps a small call close to the cost of a raw ``enqueue_nd_range_kernel``.
 """
 
@@ -23,6 +28,17 @@ def _refuse_dead(args: tuple, bufpos: tuple) -> None:
         if b is None or getattr(b, "_clnn_dead", False):
             raise ReleasedError("an operand was released by another thread while this op "
                                 "was starting")
+
+
+def args_changed(args: tuple, last: tuple) -> bool:
+    """Whether ``args`` differ from the arguments ``last`` bound to a kernel: buffers by
+    identity (never by handle), everything else by value."""
+    if len(args) != len(last) or args != last:
+        return True
+    for a, b in zip(args, last):
+        if a is not b and isinstance(a, cl.MemoryObjectHolder):
+            return True
+    return False
 
 
 class Plan:
@@ -50,7 +66,7 @@ class Plan:
             if rt is None or rt._released:  # released by another thread since the op's checks
                 raise ReleasedError("the clnn.Runtime was released while this op was starting")
             _refuse_dead(args, self._bufpos)
-            if args != self.last:
+            if args_changed(args, self.last):
                 self.kernel.set_args(*args)
                 self.last = args
             cl.enqueue_nd_range_kernel(self._queue, self.kernel, gsize, lsize)

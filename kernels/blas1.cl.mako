@@ -237,7 +237,12 @@ void blas1_partial(const int n, const int chunk,
     const real m = MAX2(${hmax("mv")}, ms);
     real acc;
     int E;
-    if (m == 0 || (m >= ${LO} && m <= ${HI})) {
+    if (m == 0) {
+        /* nothing but zeros: the smallest exponent, so that a merge never rescales another
+           partial's (possibly tiny) sum towards this one's scale */
+        acc = 0;
+        E = ${-MAXE - 1};
+    } else if (m >= ${LO} && m <= ${HI}) {
         /* squares can neither overflow nor lose what matters to underflow */
         acc = HSUM(S - C) + ss;
         E = 0;

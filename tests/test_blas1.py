@@ -359,3 +359,27 @@ def test_sums_keep_infinity(rt, dtype):
         np.testing.assert_array_equal(clnn.sum(a, axis=0).to_numpy(), h.reshape(50, 100).sum(0))
         x[4000:4001].set([-np.inf])
         assert np.isnan(clnn.sum(x)) and clnn.asum(x) == np.inf
+
+
+def test_nrm2_any_mix_of_partials(rt, dtype):
+    """Zero, tiny, normal and huge values spread over partials: every segment of one scaling
+    block (or of one work-group's chunk) takes one class, so every pair of neighbouring
+    partials -- within a work-group and across work-groups -- meets every pair of classes."""
+    from clnn.blas1 import _params
+
+    p = _params(rt, np.dtype(dtype))
+    fi = np.finfo(dtype)
+    classes = [0.0, float(fi.tiny) * 4, 1.5, float(fi.max) / 2 ** 40]
+    rng = np.random.default_rng(7)
+    for seg in sorted({p["BLKV"] * p["VW"], p["MINCHUNK"]}):
+        for order in ([0, 1], [1, 0], [0, 1, 0], [1, 2, 0, 3], [3, 0, 1, 0, 2], [0, 0, 1, 1]):
+            vals = [classes[c] for c in order]
+            h = np.repeat(np.array(vals, dtype), seg)
+            h *= rng.uniform(0.5, 1.0, h.size).astype(dtype)
+            top = float(np.abs(h).max(initial=0.0))
+            want = 0.0 if top == 0 else top * np.linalg.norm(h.astype(np.float64) / top)
+            with rt.vector(h) as x:
+                got = clnn.nrm2(x)
+            assert np.isfinite(got), (seg, order)
+            assert_close(got, want, dtype, k=h.size)
+            assert (got > 0) == (want > 0), (seg, order, got, want)

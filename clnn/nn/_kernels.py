@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pyopencl as cl
 
-from ..launch import real_type, round_up
+from ..launch import args_changed, real_type, round_up
 from ..tuning import params as tuned_params
 from ..tuning import register_defaults
 
@@ -74,7 +74,7 @@ class Site:
 
     def set(self, args: Sequence) -> None:
         args = tuple(args)
-        if args != self.args:
+        if args_changed(args, self.args):
             self.kernel.set_args(*args)
             self.args = args
 

@@ -35,6 +35,7 @@ from .errors import (
     ClnnError,
     DeviceError,
     DTypeError,
+    KernelLimitError,
     OperandError,
     OutOfMemoryError,
     ReleasedError,
@@ -61,5 +62,5 @@ __all__ = [
     "sum", "max", "argmax", "nn", "optim", "schedules", "load",
     "ClnnError", "DeviceError", "ReleasedError", "ShapeError", "DTypeError",
     "RuntimeMismatchError", "UnsupportedError", "RenderError", "BuildError",
-    "OutOfMemoryError", "OperandError",
+    "KernelLimitError", "OutOfMemoryError", "OperandError",
 ]

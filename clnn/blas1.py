@@ -35,7 +35,7 @@ from . import checks, transfer
 from .array import Matrix, Vector
 from .elementwise import _check_out, _map, _Op, launch_map
 from .errors import ShapeError
-from .launch import Plan, real_type, round_up
+from .launch import Plan, build_fitting, check_wgs, real_type, round_up
 from .tuning import generation, register_defaults
 from .tuning import params as tuned_params
 
@@ -66,6 +66,7 @@ def _validate(device, variant: str, dtype: str, p: dict) -> None:
         raise ValueError(f"VW={p['VW']} is not 1, 2, 4, 8 or 16")
     if p["BLKV"] % p["NACC"]:
         raise ValueError(f"BLKV={p['BLKV']} is not a multiple of NACC={p['NACC']}")
+    check_wgs(device, p, "WGS", "WGS2")
 
 
 register_defaults("blas1", blas1_defaults, _validate)
@@ -108,19 +109,24 @@ def _plans(rt, op: str, dtype: np.dtype, incx1: bool, incy1: bool, aligned: bool
     key = ("blas1", op, dtype, incx1, incy1, aligned, generation())
     plans = rt._plans.get(key)
     if plans is None:
-        prg = rt.programs.program("blas1.cl.mako", dtype=real_type(dtype), op=op, INCX1=incx1,
-                                  INCY1=incy1, ALIGNED=aligned, VW=p["VW"], NACC=p["NACC"],
-                                  BLKV=p["BLKV"], WGS=p["WGS"], WGS2=p["WGS2"])
-        if op == "swap":
-            plans = (Plan(rt, cl.Kernel(prg, "blas1_swap"), [_I, _I, None, _I, _I, None, _I, _I],
-                          p),)
-        else:
-            plans = (Plan(rt, cl.Kernel(prg, "blas1_partial"),
-                          [_I, _I, None, _I, _I, None, _I, _I, None, None], p),
-                     Plan(rt, cl.Kernel(prg, "blas1_final"), [_I, None, None, None, _I, None],
-                          p))
+        plans = build_fitting(lambda q: _make_plans(rt, op, dtype, incx1, incy1, aligned, q),
+                              p, "WGS", "WGS2")  # reduce1 takes WGS, WGS2 from the plans
         rt._plans[key] = plans
     return plans
+
+
+def _make_plans(rt, op: str, dtype: np.dtype, incx1: bool, incy1: bool, aligned: bool,
+                p: dict) -> tuple:
+    prg = rt.programs.program("blas1.cl.mako", dtype=real_type(dtype), op=op, INCX1=incx1,
+                              INCY1=incy1, ALIGNED=aligned, VW=p["VW"], NACC=p["NACC"],
+                              BLKV=p["BLKV"], WGS=p["WGS"], WGS2=p["WGS2"])
+    if op == "swap":
+        return (Plan(rt, cl.Kernel(prg, "blas1_swap"), [_I, _I, None, _I, _I, None, _I, _I], p,
+                     wgs=1),)
+    return (Plan(rt, cl.Kernel(prg, "blas1_partial"),
+                 [_I, _I, None, _I, _I, None, _I, _I, None, None], p, wgs=p["WGS"]),
+            Plan(rt, cl.Kernel(prg, "blas1_final"), [_I, None, None, None, _I, None], p,
+                 wgs=p["WGS2"]))
 
 
 def _flat(x, op: str, name: str) -> Vector:
@@ -159,7 +165,7 @@ def reduce1(op: str, x: Vector, y: Optional[Vector] = None, out: Optional[Vector
     groups = -(-n // chunk)
     stage1, stage2 = _plans(rt, op, dtype, incx1, incy1 if y is not None else True, aligned, p)
     s = _scratch(rt, dtype, p["MAXG"])
-    wgs, wgs2 = p["WGS"], p["WGS2"]
+    wgs, wgs2 = stage1.params["WGS"], stage2.params["WGS2"]
     with rt._lock:
         stage1.launch((groups * wgs,), (wgs,), (n, chunk, x._owner._buf, x.offset, x.stride,
                                                 yy._owner._buf, yy.offset, yy.stride, s.part,

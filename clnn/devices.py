@@ -32,7 +32,12 @@ _SPEC_INDEX = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*)?$")
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """What clnn knows about one OpenCL device (a plain, hashable record)."""
+    """What clnn knows about one OpenCL device (a plain, hashable record).
+
+    clnn takes the limits from this record, not from the driver: a copy with other values
+    (``dataclasses.replace(info, max_work_group_size=64, fp64=False)``) given to
+    :class:`clnn.Runtime` makes clnn act as on a device with those limits, on the same
+    hardware (the tests use this to check small work-groups, no fp64 and GPU code paths)."""
 
     index: int
     platform_index: int
@@ -49,6 +54,8 @@ class DeviceInfo:
     fp64: bool
     opencl_version: str
     driver_version: str
+    #: bytes of local memory per work-group (CL_DEVICE_LOCAL_MEM_SIZE; 16 KiB is OpenCL's least)
+    local_mem: int = 16384
 
     @property
     def spec(self) -> str:
@@ -121,6 +128,7 @@ def devices() -> list[DeviceInfo]:
                     fp64=fp64,
                     opencl_version=d.version.strip(),
                     driver_version=d.driver_version.strip(),
+                    local_mem=int(d.local_mem_size),
                 )
             )
     return out

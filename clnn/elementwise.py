@@ -43,7 +43,7 @@ import numpy as np
 from . import checks
 from .array import Array, Matrix, Vector
 from .errors import OperandError, ShapeError
-from .launch import Plan, real_type, round_up
+from .launch import Plan, build_fitting, check_wgs, real_type, round_up
 from .tuning import generation, register_defaults
 from .tuning import params as tuned_params
 
@@ -92,10 +92,16 @@ def elementwise_defaults(device, variant: str, dtype: str) -> dict:
     if device.type == "CPU":
         f = dtype == "float"
         return {"WGS": 1, "BS": 16384, "VW": 16 if f else 8, "VWM": 16 if f else 4}
-    return {"WGS": 256, "BS": 1, "VW": 1, "VWM": 1}
+    # a power of two within the device's work-group limit (256 alone broke devices of 64)
+    wgs = 1 << (min(256, device.max_work_group_size).bit_length() - 1)
+    return {"WGS": wgs, "BS": 1, "VW": 1, "VWM": 1}
 
 
-register_defaults("elementwise", elementwise_defaults)
+def _validate(device, variant: str, dtype: str, p: dict) -> None:
+    check_wgs(device, p)
+
+
+register_defaults("elementwise", elementwise_defaults, _validate)
 
 
 # ---- operand geometry ------------------------------------------------------------------------
@@ -173,12 +179,16 @@ def _plan(rt, expr: str, dtype: np.dtype, kinds: str, out1: bool, aligned: bool,
     plan = rt._plans.get(key)
     if plan is None:
         rtype = real_type(dtype)
-        k = rt.programs.kernel("elementwise.cl.mako", "elementwise_map", dtype=rtype,
-                               expr=expr, kinds=kinds, OUT1=out1, ALIGNED=aligned, VW=p["VW"],
-                               BS=p["BS"], WGS=p["WGS"])
         d = dtype.type
-        plan = Plan(rt, k, [_I, _I, d, d, None, _I, _I, _I] + [None, _I, _I, _I] * len(kinds),
-                    p)
+
+        def build(q: dict) -> Plan:
+            k = rt.programs.kernel("elementwise.cl.mako", "elementwise_map", dtype=rtype,
+                                   expr=expr, kinds=kinds, OUT1=out1, ALIGNED=aligned,
+                                   VW=q["VW"], BS=q["BS"], WGS=q["WGS"])
+            return Plan(rt, k, [_I, _I, d, d, None, _I, _I, _I]
+                        + [None, _I, _I, _I] * len(kinds), q)
+
+        plan = build_fitting(build, p, "WGS")  # launch_map takes WGS from plan.params
         rt._plans[key] = plan
     return plan
 
@@ -221,7 +231,7 @@ def launch_map(expr: str, out: AnyArray, ops: Sequence[_Op], alpha: float = 0.0,
     args = [M, N, alpha, beta, out._owner._buf, geo[0][0], geo[0][1], geo[0][2]]
     for x, (off, so, io) in zip(ops, geo[1:]):
         args += [x.arr._owner._buf, off, so, io]
-    wgs = p["WGS"]
+    wgs = plan.params["WGS"]
     plan.launch((round_up(-(-N // p["BS"]), wgs), M), (wgs, 1), tuple(args))
     return out
 

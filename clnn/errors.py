@@ -39,6 +39,18 @@ class BuildError(ClnnError):
     """An OpenCL program failed to build; the message holds the build log."""
 
 
+class KernelLimitError(BuildError):
+    """A built kernel does not fit the device: it would be launched with more work-items per
+    work-group than ``CL_KERNEL_WORK_GROUP_SIZE`` (or the device) allows, or it needs more
+    local memory than the device has. ``limit`` is the most work-items per group the kernel
+    allows (None when local memory is the problem). Raised when the kernel is prepared, before
+    anything is enqueued; tunables that cause it are dropped like those that fail to build."""
+
+    def __init__(self, msg: str, limit=None):
+        super().__init__(msg)
+        self.limit = limit
+
+
 class OutOfMemoryError(ClnnError, MemoryError):
     """An allocation is larger than the device can hold."""
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import checks, tuning
 from .array import Matrix
-from .devices import DeviceInfo, cl_device
+from .devices import DeviceInfo
 from .launch import Plan, real_type, round_up
 from .tuning import ANY, register_defaults
 
@@ -54,10 +54,7 @@ SIZE_CLASSES = ("medium", "large")
 
 @functools.cache
 def _local_mem(device: DeviceInfo) -> int:
-    try:
-        return int(cl_device(device).local_mem_size)
-    except Exception:  # a device that vanished: assume the OpenCL minimum
-        return 16384
+    return device.local_mem
 
 
 def gemm_defaults(device: DeviceInfo, variant: str, dtype: str, size_class: str = ANY) -> dict:
@@ -85,7 +82,9 @@ def gemm_defaults(device: DeviceInfo, variant: str, dtype: str, size_class: str 
             return {"TS": 1, "WPT": 1}
         item = 8 if dtype == "double" else 4
         ts = 32
-        while ts > 1 and (ts * ts // 4 > device.max_work_group_size
+        # TS*TS/WPT work-items with WPT = min(4, TS) (TS*TS//4 let TS=2, WPT=2 -- 2 work-items
+        # -- through on a device of 1)
+        while ts > 1 and (ts * ts // min(4, ts) > device.max_work_group_size
                           or 2 * ts * (ts + 1) * item > _local_mem(device)):
             ts //= 2
         return {"TS": ts, "WPT": min(4, ts)}
@@ -170,7 +169,9 @@ def _kernel_plan(rt, kind: str, rtype: str, p: dict, args: list) -> Plan:
     plan = rt._plans.get(key)
     if plan is None:
         k = rt.programs.kernel("gemm.cl.mako", f"gemm_{kind}", dtype=rtype, **render)
-        plan = Plan(rt, k, args, render)
+        # the local size it is launched with (see _launch): TS x TS/WPT for "ref", else 1
+        wgs = p["TS"] * (p["TS"] // p["WPT"]) if kind == "ref" else 1
+        plan = Plan(rt, k, args, render, wgs=wgs)
         rt._plans[key] = plan
     return plan
 

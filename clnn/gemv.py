@@ -256,11 +256,12 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
             types += [None, None]  # W (partials), ctr (counters)
             c.ctr = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
                               hostbuf=np.zeros(2, np.int32))
-        c.main = Plan(rt, k, types, p)
+        # the launch's work-group size, checked against the built kernel's limit (a
+        # KernelLimitError makes build_with_fallback lower WGS or fall back)
+        c.main = Plan(rt, k, types, p, wgs=c.lsize[0] * c.lsize[1])
         if c.split:
             ks = rt.programs.kernel("gemv.cl.mako", "gemv_sum", dtype=rtype, layout=layout,
                                     SPLIT=c.split, XINC1=xinc1, **rp)
-            c.sum = Plan(rt, ks, [_I, _I, _I, d, None, d, None, _I, _I], p)
             if p["WGS"] > 1:  # GPUs: one work-item per row, work-groups of WGS
                 c.chunk, c.slsize = 1, (p["WGS"],)
                 c.sgsize = (_div(m, p["WGS"]) * p["WGS"],)
@@ -268,6 +269,7 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
                 groups = max(1, min(_div(m, 256), max(1, p["NG"])))
                 c.chunk, c.slsize = _div(m, groups), (1,)
                 c.sgsize = (_div(m, c.chunk),)
+            c.sum = Plan(rt, ks, [_I, _I, _I, d, None, d, None, _I, _I], p, wgs=c.slsize[0])
             c.nsplit = nsplit
         return c
 

@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import pyopencl as cl
 
-from .errors import ReleasedError
+from .errors import KernelLimitError, ReleasedError
 
 
 def _refuse_dead(args: tuple, bufpos: tuple) -> None:
@@ -28,6 +28,64 @@ def _refuse_dead(args: tuple, bufpos: tuple) -> None:
         if b is None or getattr(b, "_clnn_dead", False):
             raise ReleasedError("an operand was released by another thread while this op "
                                 "was starting")
+
+
+def _query(kernel: cl.Kernel, dev: cl.Device) -> tuple:
+    """(CL_KERNEL_WORK_GROUP_SIZE, CL_KERNEL_LOCAL_MEM_SIZE) of a built kernel."""
+    info = cl.kernel_work_group_info
+    return (int(kernel.get_work_group_info(info.WORK_GROUP_SIZE, dev)),
+            int(kernel.get_work_group_info(info.LOCAL_MEM_SIZE, dev)))
+
+
+def kernel_limits(runtime: Any, kernel: cl.Kernel) -> tuple:
+    """``(max work-items per group, local bytes it uses)`` of ``kernel`` as built for the
+    runtime's device. The first is the least of the kernel's ``CL_KERNEL_WORK_GROUP_SIZE``
+    (a kernel with many registers or much local memory may allow less than the device) and
+    the runtime's ``DeviceInfo.max_work_group_size``."""
+    wg, local = _query(kernel, runtime._cl_device)
+    return min(wg, runtime.device.max_work_group_size), local
+
+
+def check_wgs(device: Any, p: dict, *names: str) -> None:
+    """Tunables validator part: the work-group sizes ``names`` (default ``"WGS"``) are at
+    most the device's maximum (``ValueError`` otherwise, as validators raise)."""
+    for k in names or ("WGS",):
+        if p.get(k, 1) > device.max_work_group_size:
+            raise ValueError(f"{k}={p[k]} exceeds the device's maximum work-group size "
+                             f"{device.max_work_group_size}")
+
+
+def fit_kernel(runtime: Any, kernel: cl.Kernel, wgs: int = 1, what: str = "") -> int:
+    """Check that ``kernel`` may run work-groups of ``wgs`` work-items and that its local
+    memory fits the device (``DeviceInfo.local_mem``); returns the most work-items per group
+    it allows. Raises :class:`clnn.KernelLimitError` otherwise -- when the kernel is prepared,
+    not at enqueue."""
+    limit, local = kernel_limits(runtime, kernel)
+    dev = runtime.device
+    name = what or kernel.function_name
+    if local > dev.local_mem:
+        raise KernelLimitError(f"kernel {name} needs {local} bytes of local memory, more than "
+                               f"the {dev.local_mem} of {dev.name!r}")
+    if wgs > limit:
+        raise KernelLimitError(f"kernel {name} allows at most {limit} work-items per work-group "
+                               f"on {dev.name!r} (device maximum {dev.max_work_group_size}); "
+                               f"it was prepared for {wgs}", limit=limit)
+    return limit
+
+
+def build_fitting(build: Any, p: dict, *names: str) -> Any:
+    """``build(p)``; when a built kernel allows fewer work-items per group than the sizes
+    ``names`` of ``p`` (:class:`clnn.KernelLimitError`), ``build`` again with those lowered to
+    the largest power of two it allows (the kernels are compiled for their work-group size,
+    so lowering means another build). The caller takes the sizes from what ``build`` made."""
+    try:
+        return build(p)
+    except KernelLimitError as e:
+        limit = e.limit
+        if not limit or all(p.get(k, 1) <= limit for k in names):
+            raise
+        fit = 1 << (int(limit).bit_length() - 1)
+        return build(dict(p, **{k: min(p[k], fit) for k in names}))
 
 
 def args_changed(args: tuple, last: tuple) -> bool:
@@ -42,12 +100,20 @@ def args_changed(args: tuple, last: tuple) -> bool:
 
 
 class Plan:
-    """A kernel with its argument types; ``launch`` sets arguments (if changed) and enqueues."""
+    """A kernel with its argument types; ``launch`` sets arguments (if changed) and enqueues.
 
-    __slots__ = ("kernel", "last", "params", "_queue", "_lock", "_rt", "_bufpos")
+    ``wgs``: the work-items per work-group it will be launched with (default: ``params``'
+    WGS, else 1), checked against the built kernel's limits here (:func:`fit_kernel`), so a
+    kernel that cannot run raises :class:`clnn.KernelLimitError` while it is being prepared
+    (tunables then fall back); ``launch`` refuses a larger local size too."""
+
+    __slots__ = ("kernel", "last", "params", "max_wgs", "_queue", "_lock", "_rt", "_bufpos")
 
     def __init__(self, runtime: Any, kernel: cl.Kernel, arg_dtypes: Sequence[Any],
-                 params: Optional[dict] = None):
+                 params: Optional[dict] = None, wgs: Optional[int] = None):
+        if wgs is None:
+            wgs = (params or {}).get("WGS", 1)
+        self.max_wgs = fit_kernel(runtime, kernel, wgs)
         kernel.set_scalar_arg_dtypes(list(arg_dtypes))
         self.kernel = kernel
         self.last: tuple = ()
@@ -66,10 +132,23 @@ class Plan:
             if rt is None or rt._released:  # released by another thread since the op's checks
                 raise ReleasedError("the clnn.Runtime was released while this op was starting")
             _refuse_dead(args, self._bufpos)
+            if lsize is not None and (lsize[0] if len(lsize) == 1 else _items(lsize)
+                                      ) > self.max_wgs:
+                raise KernelLimitError(
+                    f"kernel {self.kernel.function_name}: local size {lsize} exceeds the "
+                    f"{self.max_wgs} work-items per group it allows on {rt.device.name!r}",
+                    limit=self.max_wgs)
             if args_changed(args, self.last):
                 self.kernel.set_args(*args)
                 self.last = args
             cl.enqueue_nd_range_kernel(self._queue, self.kernel, gsize, lsize)
+
+
+def _items(lsize: tuple) -> int:
+    n = 1
+    for s in lsize:
+        n *= s
+    return n
 
 
 def real_type(dtype: np.dtype) -> str:

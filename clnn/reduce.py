@@ -32,7 +32,7 @@ from . import checks
 from .array import Matrix, Vector
 from .blas1 import _check_out1, reduce1
 from .errors import ShapeError
-from .launch import Plan, real_type
+from .launch import Plan, build_fitting, check_wgs, real_type
 from .tuning import generation, register_defaults
 from .tuning import params as tuned_params
 
@@ -60,6 +60,7 @@ def _validate(device, variant: str, dtype: str, p: dict) -> None:
     for k in ("VW", "VWI"):
         if p[k] not in (1, 2, 4, 8, 16):
             raise ValueError(f"{k}={p[k]} is not 1, 2, 4, 8 or 16")
+    check_wgs(device, p)
 
 
 register_defaults("reduce", reduce_defaults, _validate)
@@ -71,11 +72,17 @@ def _plan(rt, op: str, variant: str, dtype: np.dtype, unit: bool, aligned: bool)
     if got is None:
         rtype = real_type(dtype)
         p = tuned_params(rt.device, "reduce", variant, rtype)
-        k = rt.programs.kernel("reduce.cl.mako", f"reduce_{variant}", dtype=rtype, op=op,
-                               variant=variant, UNIT=unit, ALIGNED=aligned, VW=_vw(p, op),
-                               WGS=p["WGS"] if variant == "along" else 1)
         types = [_I, _I, None, _I, _I, _I, None, _I, _I]
-        got = (Plan(rt, k, types + ([_I, _I] if variant == "across" else []), p), p)
+
+        def build(q: dict) -> Plan:
+            wgs = q["WGS"] if variant == "along" else 1
+            k = rt.programs.kernel("reduce.cl.mako", f"reduce_{variant}", dtype=rtype, op=op,
+                                   variant=variant, UNIT=unit, ALIGNED=aligned, VW=_vw(q, op),
+                                   WGS=wgs)
+            return Plan(rt, k, types + ([_I, _I] if variant == "across" else []), q, wgs=wgs)
+
+        plan = build_fitting(build, p, "WGS")
+        got = (plan, plan.params)
         rt._plans[key] = got
     return got
 

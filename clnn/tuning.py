@@ -48,11 +48,11 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from .atomic import atomic_write
 from .devices import DeviceInfo
-from .errors import BuildError, RenderError
+from .errors import BuildError, KernelLimitError, RenderError
 
 __all__ = ["params", "defaults", "register_defaults", "register_builtin", "store", "db_path",
            "load_db", "lookup", "build_with_fallback", "vendor_key", "ANY", "FORMAT_VERSION",
-           "TuningWarning", "clear_cache", "generation"]
+           "TuningWarning", "clear_cache", "generation", "check"]
 
 ANY = "any"
 FORMAT_VERSION = 1
@@ -128,32 +128,60 @@ def _warn_once(key: Any, msg: str) -> None:
     warnings.warn(msg, TuningWarning, stacklevel=4)
 
 
-def _valid(device: DeviceInfo, family: str, variant: str, dtype: str, base: dict,
-           entry: Any, where: str) -> Optional[dict]:
-    """``entry`` merged over ``base``, or None (with a warning) when it does not fit."""
+def _check_entry(device: DeviceInfo, family: str, variant: str, dtype: str, base: dict,
+                 entry: Any) -> dict:
+    """``entry`` merged over ``base``; ``ValueError`` (the reason) when it does not fit."""
     if not isinstance(entry, dict) or not entry:
-        _warn_once(("entry", where), f"clnn tuning: ignoring {where}: not a dict of tunables")
-        return None
+        raise ValueError("not a dict of tunables")
     unknown = set(entry) - set(base)
     flags = _FLAGS.get(family, frozenset())
     bad = [k for k, v in entry.items()
            if isinstance(v, bool) or not isinstance(v, int) or v < 0
            or (v == 0 and k not in flags)]
-    if unknown or bad:
-        why = (f"unknown tunables {sorted(unknown)}" if unknown
-               else f"values of {sorted(bad)} are not positive integers (or 0 for a flag)")
-        _warn_once(("entry", where), f"clnn tuning: ignoring stale {where}: {why}")
-        return None
+    if unknown:
+        raise ValueError(f"unknown tunables {sorted(unknown)}")
+    if bad:
+        raise ValueError(f"values of {sorted(bad)} are not positive integers (or 0 for a flag)")
     merged = dict(base)
     merged.update(entry)
     validate = _DEFAULTS[family][2]
     if validate is not None:
-        try:
-            validate(device, variant, dtype, merged)
-        except ValueError as e:
-            _warn_once(("entry", where), f"clnn tuning: ignoring {where}: {e}")
-            return None
+        validate(device, variant, dtype, merged)
     return merged
+
+
+def check(device: DeviceInfo, family: str, variant: str, dtype: str, params: dict,
+          size_class: str = ANY) -> dict:
+    """Validate ``params`` (all or some tunables of ``family``/``variant``) for ``device`` with
+    the very checks clnn applies to a tuning database entry before it uses one. Returns the
+    set merged over the values derived from the device's limits; raises ``ValueError`` with
+    the reason clnn would give when it ignores such an entry (a set that fails here is
+    replaced by the defaults, with one :class:`TuningWarning` per process).
+
+    Tests that inject tunables call this first, so that a set the device cannot run is
+    skipped with its reason instead of silently testing the defaults.
+
+    Example:
+        >>> import clnn
+        >>> from clnn import tuning
+        >>> cpu = clnn.select_device("cpu")
+        >>> tuning.check(cpu, "gemv", "col", "float", {"ACC": 1})["ACC"]
+        1
+    """
+    base = _derived(device, family, variant, dtype, size_class)
+    return _check_entry(device, family, variant, dtype, base, params)
+
+
+def _valid(device: DeviceInfo, family: str, variant: str, dtype: str, base: dict,
+           entry: Any, where: str) -> Optional[dict]:
+    """``entry`` merged over ``base``, or None (with a warning) when it does not fit."""
+    try:
+        return _check_entry(device, family, variant, dtype, base, entry)
+    except ValueError as e:
+        stale = str(e).startswith(("unknown tunables", "values of"))
+        _warn_once(("entry", where),
+                   f"clnn tuning: ignoring {'stale ' if stale else ''}{where}: {e}")
+        return None
 
 
 def defaults(device: DeviceInfo, family: str, variant: str, dtype: str,
@@ -190,7 +218,7 @@ def lookup(device: DeviceInfo, family: str, variant: str, dtype: str,
             p = rec.get("params") if isinstance(rec, dict) else None
             got = _valid(device, family, variant, dtype, base, p,
                          f"tuning database entry {name} of {key!r}")
-            if got is not None and _frozen(family, variant, dtype, got) not in _rejected:
+            if got is not None and _frozen(device, family, variant, dtype, got) not in _rejected:
                 return got, scope
     d = defaults(device, family, variant, dtype, size_class)
     return d, ("builtin" if d != base else "derived")
@@ -199,7 +227,9 @@ def lookup(device: DeviceInfo, family: str, variant: str, dtype: str,
 def params(device: DeviceInfo, family: str, variant: str, dtype: str,
            size_class: str = ANY) -> dict:
     """The tunables to render ``family``/``variant`` with on ``device`` (a new dict)."""
-    key = (device.key, family, variant, dtype, size_class, os.environ.get("CLNN_TUNING_DB"))
+    # the whole record, not device.key: a DeviceInfo with other limits (dataclasses.replace,
+    # as tests force them) shares the key of the device it copies but derives other values
+    key = (device, family, variant, dtype, size_class, os.environ.get("CLNN_TUNING_DB"))
     p = _cache.get(key)
     if p is None:
         with _lock:
@@ -208,8 +238,17 @@ def params(device: DeviceInfo, family: str, variant: str, dtype: str,
     return dict(p)
 
 
-def _frozen(family: str, variant: str, dtype: str, p: dict) -> tuple:
-    return (family, variant, dtype, tuple(sorted(p.items())))
+def _frozen(device: DeviceInfo, family: str, variant: str, dtype: str, p: dict) -> tuple:
+    return (device, family, variant, dtype, tuple(sorted(p.items())))
+
+
+def _fit(q: dict, e: BaseException) -> Optional[dict]:
+    """``q`` with its work-group size WGS lowered to the largest power of two a built kernel
+    allows (``KernelLimitError.limit``), or None when that cannot help."""
+    limit = getattr(e, "limit", None)
+    if not isinstance(e, KernelLimitError) or not limit or q.get("WGS", 1) <= limit:
+        return None
+    return dict(q, WGS=1 << (int(limit).bit_length() - 1))
 
 
 def build_with_fallback(device: DeviceInfo, family: str, variant: str, dtype: str,
@@ -217,30 +256,39 @@ def build_with_fallback(device: DeviceInfo, family: str, variant: str, dtype: st
     """``build(params)`` with the looked-up tunables; when that raises ``BuildError`` or
     ``RenderError`` and the tunables were not the defaults, warn, drop them for the rest of
     the process and build with the defaults (the shipped values, then the ones derived from
-    the device's limits). Returns ``(built, params_used)``."""
+    the device's limits). A :class:`clnn.KernelLimitError` (the built kernel allows fewer
+    work-items per group than WGS) tries the same values with WGS lowered to what the kernel
+    allows before going on, with a warning. Returns ``(built, params_used)``."""
     derived = _derived(device, family, variant, dtype, size_class)
     tries: list = []
     for q in (params(device, family, variant, dtype, size_class),
               defaults(device, family, variant, dtype, size_class), derived):
         # values that already failed in this process are not tried (nor warned about) again
-        if all(q != t for t in tries) and (_frozen(family, variant, dtype, q) not in _rejected
-                                           or q is derived):
+        if all(q != t for t in tries) and (_frozen(device, family, variant, dtype, q)
+                                           not in _rejected or q is derived):
             tries.append(q)
-    for i, q in enumerate(tries):
+    i = 0
+    while True:
+        q = tries[i]
         try:
             return build(q), q
         except (BuildError, RenderError) as e:
+            fitted = _fit(q, e)
+            if fitted is not None and all(fitted != t for t in tries):
+                tries.insert(i + 1, fitted)
             if i == len(tries) - 1:
                 raise
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            then = ("the same with WGS lowered to fit the kernel" if tries[i + 1] is fitted
+                    else "the defaults")
             warnings.warn(f"clnn tuning: {family}/{variant}/{dtype}/{size_class} values {q} "
-                          f"failed ({first}); using the defaults {tries[i + 1]}",
+                          f"failed ({first}); using {then} {tries[i + 1]}",
                           TuningWarning, stacklevel=3)
             with _lock:
-                _rejected.add(_frozen(family, variant, dtype, q))
+                _rejected.add(_frozen(device, family, variant, dtype, q))
                 _cache.clear()
                 _generation[0] += 1
-    raise AssertionError("unreachable")  # pragma: no cover
+            i += 1
 
 
 # ---- the database file ---------------------------------------------------------------------
@@ -294,10 +342,12 @@ def load_db() -> dict:
 
 
 def clear_cache() -> None:
-    """Forget every looked-up value (the next lookup re-reads the database)."""
+    """Forget every looked-up value (the next lookup re-reads the database) and which
+    warnings were given (the next ignored entry warns again)."""
     with _lock:
         _cache.clear()
         _rejected.clear()
+        _warned.clear()
         _db_cache["key"] = None
         _generation[0] += 1
 

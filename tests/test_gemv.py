@@ -182,17 +182,32 @@ def _write_db(path, device, sets):
 
 @pytest.fixture(params=list(ROW_SETS))
 def tunables(request, device, tmp_path, monkeypatch):
-    """Run the test with the built-in defaults, then with each set of other tunables."""
+    """Run the test with the built-in defaults, then with each set of other tunables.
+
+    A set is validated up front by the very checks clnn applies to a database entry
+    (``tuning.check``): one the device cannot run is skipped with clnn's reason, never
+    replaced by the defaults behind the test's name. clear_cache also forgets earlier
+    warnings, so a set that clnn still drops (one that fails to build) warns -- an error
+    here -- in every test, not only in the first of the process."""
     sets = ROW_SETS[request.param]
     path = tmp_path / "tuning.json"
+    # the test's own dtype (tests without one run float32)
+    dt = request.getfixturevalue("dtype") if "dtype" in request.fixturenames else np.float32
+    rtype = "float" if dt == np.float32 else "double"
     if sets is not None:
-        if any(p.get("WGS", 1) > device.max_work_group_size for p in sets):
-            pytest.skip("work-group too large for this device")
-        if any(p.get("ACC") == 2 for p in sets) and device.type != "CPU":
-            pytest.skip("ACC=2 (persistent work-groups) is for CPU devices")
+        for variant, p in zip(("row", "col"), sets):
+            try:
+                tuning.check(device, "gemv", variant, rtype, p)
+            except ValueError as e:
+                pytest.skip(f"tunables {request.param!r} ({variant}) do not fit {device}: {e}")
         _write_db(path, device, sets)
     monkeypatch.setenv("CLNN_TUNING_DB", str(path))
     tuning.clear_cache()
+    if sets is not None:  # the database entries are what the ops will use
+        for variant, p in zip(("row", "col"), sets):
+            got, source = tuning.lookup(device, "gemv", variant, rtype)
+            assert source == "device" and got == tuning.check(device, "gemv", variant,
+                                                              rtype, p)
     with warnings.catch_warnings():
         warnings.simplefilter("error", tuning.TuningWarning)  # the sets must be accepted
         yield request.param

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pyopencl as cl
 
-from ..launch import args_changed, real_type, round_up
+from ..launch import args_changed, check_wgs, fit_kernel, real_type, round_up
 from ..tuning import params as tuned_params
 from ..tuning import register_defaults
 
@@ -38,8 +38,12 @@ def optim_defaults(device, variant: str, dtype: str) -> dict:
     return {"VW": 1, "WGS": min(64, device.max_work_group_size)}
 
 
-register_defaults("nn", nn_defaults)
-register_defaults("optim", optim_defaults)
+def _validate(device, variant: str, dtype: str, p: dict) -> None:
+    check_wgs(device, p)
+
+
+register_defaults("nn", nn_defaults, _validate)
+register_defaults("optim", optim_defaults, _validate)
 
 # scalar argument types of each entry point (None = buffer); R = the real type
 _SIGS = {
@@ -99,6 +103,12 @@ class Kernels:
         self._opt = rt.programs.program("optim.cl.mako", dtype=rtype, VW=self.po["VW"])
         self.real = self.dtype.type
         self.kw = self.p["VW"] * self.p["KV"]
+        # WGS is only the local size (the nn and optim kernels are not compiled for one):
+        # lowered to a power of two every kernel of the two programs allows, so no launch
+        # exceeds CL_KERNEL_WORK_GROUP_SIZE (a kernel may allow less than the device)
+        limit = min(fit_kernel(rt, k) for prg in (self._nn, self._opt)
+                    for k in prg.all_kernels())
+        self.wgs = 1 << (min(self.p["WGS"], limit).bit_length() - 1)
 
     def _kernel(self, name: str) -> cl.Kernel:
         prg = self._opt if name.startswith("optim") else self._nn
@@ -120,12 +130,12 @@ class Kernels:
         target = max(1, p["ITEMS"] * self.rt.device.compute_units)
         tpi = max(1, -(-nt // target))
         items = -(-max(nt, 1) // tpi)
-        w = p["WGS"]
+        w = self.wgs
         return tpi, (round_up(items, w),), (w,)
 
     def flat(self, n: int) -> tuple:
         """gsize, lsize of a one-work-item-per-element kernel."""
-        w = self.p["WGS"]
+        w = self.wgs
         return (round_up(max(n, 1), w),), (w,)
 
     def rows(self, n: int) -> tuple:

@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from tolerances import assert_close
+from tolerances import assert_close, ref_mm
 
 import clnn
 from clnn import tuning
@@ -40,12 +40,7 @@ def _operands(rt, rng, m, n, k, dtype, la, lb, ta, tb):
 
 
 def _expect(opA, opB, C0, alpha, beta):
-    exact = alpha * (opA.astype(np.float64) @ opB.astype(np.float64))
-    scale = abs(alpha) * (np.abs(opA).astype(np.float64) @ np.abs(opB).astype(np.float64))
-    if beta != 0:
-        exact = exact + beta * C0
-        scale = scale + abs(beta) * np.abs(C0)
-    return exact, scale + np.finfo(np.float64).tiny
+    return ref_mm(opA, opB, alpha, C0, beta)
 
 
 def _check(rt, rng, m, n, k, dtype, la, lb, lc, ta, tb, alpha=1.0, beta=0.0, variant=None,

@@ -113,7 +113,10 @@ def make_vector(rt, spec, dtype, rng, special="none"):
 
 def check(got, want, dtype, k: int = 1, scale=None, what: str = "") -> None:
     """NaN where numpy has NaN, the same infinities, and the finite values within the
-    tolerance of a sum of ``k`` terms (relative to ``scale``, the sum of magnitudes)."""
+    tolerance of a sum of ``k`` terms (relative to ``scale``, the sum of magnitudes; required
+    for sums, ``|want|`` for one-term maps). ``want`` is computed in float64."""
+    if isinstance(want, (np.ndarray, np.generic)) and want.dtype != F64:
+        raise TypeError(f"{what}: the reference is {want.dtype}, not float64")
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
     assert got.shape == want.shape, (what, got.shape, want.shape)
@@ -123,7 +126,7 @@ def check(got, want, dtype, k: int = 1, scale=None, what: str = "") -> None:
     assert np.array_equal(got[inf], want[inf]), f"{what}: infinities differ"
     fin = ~(nan | inf)
     if scale is None:
-        scale = np.maximum(np.abs(want), np.abs(want[fin]).max(initial=0.0) * 1e-3)
+        scale = np.abs(want)
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), want.shape)
     with np.errstate(invalid="ignore"):
         err = np.abs(got[fin] - want[fin])
@@ -258,15 +261,18 @@ def test_elementwise_matches_numpy(rt, budget):
                 got = getattr(clnn, op)(x)
                 made.append(got)
                 with np.errstate(all="ignore"):
-                    want = UNARY[op](hx.astype(dtype))
+                    want, scale = UNARY[op](hx.astype(F64)), None
             else:
                 y, hy = operand()
                 out, _ = operand()
                 got = getattr(clnn, op)(x, y, out=out)
                 with np.errstate(all="ignore"):
-                    want = BINARY[op](hx, hy)
+                    want = BINARY[op](hx.astype(F64), hy.astype(F64))
+                    # a sum or difference: both terms; a product or quotient: one
+                    scale = np.abs(hx.astype(F64)) + np.abs(hy.astype(F64)) if op in (
+                        "add", "sub") else None
             # transcendental functions: a few ulps (OpenCL allows up to 4 for exp/log)
-            check(got.to_numpy(), want, dtype, k=16, what=op)
+            check(got.to_numpy(), want, dtype, k=16, scale=scale, what=op)
         finally:
             _release(*made)
 
@@ -305,10 +311,12 @@ def test_blas1_matches_numpy(rt, budget):
                     assert np.array_equal(y.to_numpy(), hx, equal_nan=True)
                 elif op == "dot":
                     check(clnn.dot(x, y), x64 @ y64, dtype, n, np.abs(x64) @ np.abs(y64), op)
-                elif op == "nrm2":
-                    check(clnn.nrm2(x), np.sqrt(np.sum(x64 * x64)), dtype, n, what=op)
+                elif op == "nrm2":  # terms >= 0: the result is the scale
+                    norm = np.sqrt(np.sum(x64 * x64))
+                    check(clnn.nrm2(x), norm, dtype, n, norm, op)
                 elif op == "asum":
-                    check(clnn.asum(x), np.sum(np.abs(x64)), dtype, n, what=op)
+                    s = np.sum(np.abs(x64))
+                    check(clnn.asum(x), s, dtype, n, s, op)
                 else:
                     got = clnn.iamax(x)
                     assert got == int(np.argmax(np.abs(x64))), (got, hx)
@@ -364,7 +372,7 @@ def test_special_values_elementwise(rt, dtype):
         for op in ("exp", "log", "tanh", "sigmoid", "relu"):
             with getattr(clnn, op)(x) as y:
                 f = UNARY[op]
-                check(y.to_numpy(), f(v), dtype, k=16, what=op)
+                check(y.to_numpy(), f(v.astype(F64)), dtype, k=16, what=op)
 
 
 @pytest.mark.parametrize("vals", [[np.inf], [1.0, np.inf], [-np.inf, 2.0, 3.0]],

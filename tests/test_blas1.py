@@ -192,6 +192,7 @@ def test_rk_tiny_alpha_times_infinity_is_infinity(rt, dtype):
     assert np.all(np.abs(got[:, 1]) <= np.finfo(dtype).tiny)  # subnormal or flushed to 0
 
 
+@pytest.mark.oclgrind
 @pytest.mark.parametrize("layout", ["row", "col"])
 @pytest.mark.parametrize("view", ["plain", "T", "sub", "subT"])
 def test_rk(rt, dtype, layout, view, rng):
@@ -352,6 +353,7 @@ def test_work_group_tunables(rt, rng, style):
         tuning.clear_cache()
 
 
+@pytest.mark.timing
 def test_bench_blas1_smoke(device, tmp_path, capsys):
     """``clnn bench blas1`` runs end to end on a small size and writes its JSON."""
     import json
@@ -369,6 +371,7 @@ def test_bench_blas1_smoke(device, tmp_path, capsys):
     assert all(r["rel_err"] < 1e-5 for r in data["results"])
 
 
+@pytest.mark.oclgrind
 def test_sums_keep_infinity(rt, dtype):
     """An infinite term makes the compensated sums infinite, not NaN (inf - inf in the
     correction); +inf and -inf together give NaN, as in numpy."""
@@ -383,6 +386,7 @@ def test_sums_keep_infinity(rt, dtype):
         assert np.isnan(clnn.sum(x)) and clnn.asum(x) == np.inf
 
 
+@pytest.mark.oclgrind
 def test_nrm2_any_mix_of_partials(rt, dtype):
     """Zero, tiny, normal and huge values spread over partials: every segment of one scaling
     block (or of one work-group's chunk) takes one class, so every pair of neighbouring

@@ -184,6 +184,7 @@ def test_overlap_refused_nothing_written(rt, rng):
         np.testing.assert_array_equal(a.to_numpy(), before)
 
 
+@pytest.mark.oclgrind
 @pytest.mark.parametrize("layout", ["row", "col"])
 @pytest.mark.parametrize("act", [None, "relu", "sigmoid", "tanh"])
 def test_add_bias(rt, dtype, layout, act, rng):

@@ -69,6 +69,7 @@ def test_missing_dependency_is_a_one_line_hint(name, module):
     assert len(lines) == 1 and "pip install" in lines[0] and module in lines[0], r.stderr
 
 
+@pytest.mark.timing
 def test_bench_train_smoke(device, capsys, tmp_path):
     js = tmp_path / "t.json"
     rc = main(["bench", "train", "--device", device.spec, "--batch-sizes", "32", "--repeat",

@@ -90,6 +90,7 @@ def test_both_paths_any_size(rt, dtype, variant, mnk, rng):
 
 
 # ---- alternative tunables ------------------------------------------------------------------
+@pytest.mark.oclgrind
 @pytest.mark.parametrize("params", PACKED_ALT, ids=_pid)
 @pytest.mark.parametrize("la,lb,lc", [("row", "row", "row"), ("col", "row", "col"),
                                       ("row", "col", "col")], ids=lambda s: s)
@@ -105,6 +106,7 @@ def test_packed_tunables(rt, dtype, params, la, lb, lc, rng):
                variant="packed", params=params)
 
 
+@pytest.mark.oclgrind
 @pytest.mark.parametrize("params", REF_ALT, ids=_pid)
 def test_ref_tunables(rt, dtype, params, rng):
     try:  # the checks clnn applies to tuned values: a set that does not fit is skipped
@@ -313,6 +315,7 @@ def test_tuner_candidates_valid(device):
             G._validate(device, variant, dt, p)
 
 
+@pytest.mark.timing
 def test_tuner_bench_checks_and_times(rt):
     variant = G.choose_variant(rt.device, 128, 512, 784)
     p = G.gemm_defaults(rt.device, variant, "float", "medium")
@@ -321,6 +324,7 @@ def test_tuner_bench_checks_and_times(rt):
 
 
 # ---- benchmarks (smoke: tiny sizes) ----------------------------------------------------------
+@pytest.mark.timing
 def test_bench_gemm_smoke(rt, capsys):
     import argparse
 
@@ -339,6 +343,7 @@ def test_bench_gemm_smoke(rt, capsys):
     assert bench._target(1024, 1024, 1024, np.float64) == (None, None)
 
 
+@pytest.mark.timing
 def test_bench_batch_smoke(device, tmp_path, capsys):
     import argparse
     import json

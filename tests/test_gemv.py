@@ -361,6 +361,7 @@ def test_split_workspace_is_not_shared_across_dtypes(rt, dtype, rng):
         yb.release()
 
 
+@pytest.mark.timing
 def test_clnn_bench_gemv_table_and_json(device, tmp_path, capsys):
     """A minimal run of ``clnn bench gemv``: one table, every case checked against numpy,
     the JSON holds the same rows (the timings themselves are not judged here)."""
@@ -459,6 +460,7 @@ def test_dynamic_refused_off_cpu():
 
 
 # ---- the tuner reaches the narrow kernels ------------------------------------------------------
+@pytest.mark.timing
 def test_tuner_times_narrow_kernels_and_their_width(rt, device):
     """The classes that hold narrow shapes are timed on one too (so NVW, the narrow kernels'
     vector width, is measured), and NVW is among their candidates; other classes are not."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyopencl as cl
+import pytest
 from tolerances import assert_close
 
 import clnn
 from clnn.launch import args_changed
 
 
+@pytest.mark.oclgrind
 def test_args_changed_compares_buffers_by_identity(rt):
     a = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE, 64)
     twin = cl.Buffer.from_int_ptr(a.int_ptr, retain=True)  # the same cl_mem, another object
@@ -24,6 +26,7 @@ def test_args_changed_compares_buffers_by_identity(rt):
         a.release()
 
 
+@pytest.mark.oclgrind
 def test_release_and_reallocate_in_a_loop(rt, dtype, rng):
     """Buffers released and allocated again (a driver may reuse the handles) feed the same
     kernels each time: every result matches the float64 reference."""

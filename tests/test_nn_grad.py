@@ -72,17 +72,20 @@ def _check(rt, acts, dims, loss, n, seed):
     net.release()
 
 
+@pytest.mark.oclgrind
 @pytest.mark.parametrize("hidden", ACTS)
 @pytest.mark.parametrize("out", ["linear", "sigmoid", "tanh", "relu", "softmax"])
 def test_mse_gradients(rt64, hidden, out):
     _check(rt64, (hidden, out), (5, 7, 3), "mse", 6, seed=len(hidden) * 7 + len(out))
 
 
+@pytest.mark.oclgrind
 @pytest.mark.parametrize("hidden", ACTS)
 def test_cross_entropy_gradients(rt64, hidden):
     _check(rt64, (hidden, "softmax"), (4, 9, 5), "cross_entropy", 7, seed=len(hidden))
 
 
+@pytest.mark.oclgrind
 @pytest.mark.parametrize("dims,acts,n", [
     ((1, 1), ("linear",), 1),
     ((3, 17, 2), ("tanh", "linear"), 11),
@@ -114,6 +117,7 @@ def test_gradient_on_device_loss(rt64):
     net.release()
 
 
+@pytest.mark.oclgrind
 def test_float32_gradients_close_to_float64(rt):
     """float32 backprop agrees with the float64 reference computed by numpy."""
     rng = np.random.default_rng(9)
@@ -138,6 +142,7 @@ def test_float32_gradients_close_to_float64(rt):
     net.release()
 
 
+@pytest.mark.oclgrind
 @pytest.mark.parametrize("tun", [
     {"VW": 1, "RB": 1, "CB": 1, "FJ": 1, "FV": 1, "JB": 1, "XB": 1, "KV": 1, "WGS": 16,
      "ITEMS": 1 << 20},

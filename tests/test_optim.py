@@ -69,6 +69,7 @@ def test_update_matches_numpy(rt, dtype, case, n):
     assert opt.t == 4
 
 
+@pytest.mark.oclgrind
 def test_views_with_offsets_only_touch_their_range(rt):
     with rt.vector(np.zeros(50)) as p, rt.vector(np.ones(50)) as g:
         opt = clnn.optim.SGD(0.5)

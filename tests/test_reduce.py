@@ -36,6 +36,7 @@ def test_axis_reductions(rt, dtype, shape, layout, rng):
         _check(a.T, h.T, dtype, 1)
 
 
+@pytest.mark.oclgrind
 @pytest.mark.parametrize("layout", ["row", "col"])
 def test_views_and_out(rt, dtype, layout, rng):
     h = rng.standard_normal((40, 50)).astype(dtype)

@@ -158,6 +158,7 @@ def test_tuner_registry_contract():
     assert {v for v, _, _ in cands} == {"row", "col"}
 
 
+@pytest.mark.timing
 def test_tune_stores_winners_never_slower_than_defaults(rt, db, monkeypatch):
     """A fake bench: the candidate with RPT == 2 is fastest, the defaults are timed too."""
     seen = []
@@ -186,6 +187,7 @@ def test_tune_stores_winners_never_slower_than_defaults(rt, db, monkeypatch):
     assert tuning.lookup(rt.device, "fake", "row", "float", "large")[0]["RPT"] == 2
 
 
+@pytest.mark.timing
 def test_clnn_tune_gemv_cli_quick(device, db, tmp_path, capsys):
     out = tmp_path / "tune.json"
     assert main(["tune", "gemv", "--device", device.spec, "--quick", "--dtype", "float32",

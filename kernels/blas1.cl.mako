@@ -59,8 +59,9 @@ Kernel arguments:
     def sload(p, inc1, j):
         return "%s[%s]" % (p, j) if inc1 else "%s[(size_t)(%s) * inc%s]" % (p, j, p)
     def tree(parts, fn):
-        while len(parts) > 1:
-            parts = [fn(parts[i], parts[i + 1]) for i in range(0, len(parts), 2)]
+        while len(parts) > 1:  # pairwise; an odd one out goes up a level as it is
+            parts = [fn(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                     for i in range(0, len(parts), 2)]
         return parts[0]
     comps = ["s%x" % k for k in range(VW)]
     def hmax(v):

@@ -25,6 +25,7 @@ BENCHES = {
 }
 TUNERS = {"gemv": "clnn.tune", "gemm": "clnn.tune"}
 TRAINERS = {"digits": "clnn.examples.digits", "regression": "clnn.examples.regression"}
+_FROM_DEVICE = object()  # `clnn devices --select` without SPEC
 
 
 def _fmt_bytes(n: int) -> str:
@@ -35,40 +36,70 @@ def _fmt_bytes(n: int) -> str:
     return str(n)
 
 
+# `clnn devices --help`: the spec grammar in short (clnn/devices.py has it in full) and the
+# formats scripts read; --select's fields never hold a tab (whitespace runs become one space)
+DEVICES_EPILOG = """\
+SPEC: alternatives separated by ",", tried in order; each is terms joined by "+", all of
+which must hold. A term is P:D or P, gpu, cpu, accelerator, fp64, any, a limit (mem, alloc,
+local with sizes like 8G; cu, wg with whole numbers; >= <= > < =), or a part of a platform or
+device name or vendor. Example: --select 'gpu+fp64,cpu' (a GPU with fp64, else any CPU).
+
+--select prints one line of tab-separated fields: P:D, device name, platform name, type
+(CPU, GPU, ACCELERATOR, OTHER), fp64 (yes/no), global memory in bytes. With --json it prints
+one JSON object: the fields of --json's device records, and "rule".
+
+Exit status 2, with one line on stderr, when no device is selected (a spec, CLNN_DEVICE or
+PYOPENCL_CTX that matches nothing, or no OpenCL device at all); the list still prints."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
-    from .devices import describe_choice, devices, select_device
+    from .devices import describe_choice, devices
 
     if args.select is not None:
-        d = select_device(args.select)
-        print(f"{d.spec}\t{d.name}\t{d.platform}\t{d.type}")
+        spec, source = ((args.device, "--device") if args.select is _FROM_DEVICE
+                        else (args.select, "--select"))
+        d, rule = describe_choice(spec, source)
+        if args.json:
+            print(json.dumps(dict(d.as_dict(), rule=rule)))
+        else:
+            values = (d.spec, d.name, d.platform, d.type, "yes" if d.fp64 else "no",
+                      str(d.global_mem))
+            print("\t".join(_one_line(v) for v in values))
         return 0
     devs = devices()
-    chosen, rule = None, None
+    chosen, rule, error = None, None, None
     try:
-        chosen, rule = describe_choice(args.device)
+        chosen, rule = describe_choice(args.device, "--device")
     except ClnnError as e:
-        rule = str(e)
+        error = str(e).splitlines()[0]
     if args.json:
-        out = {"devices": [d.as_dict() for d in devs],
-               "selected": chosen.spec if chosen else None, "rule": rule}
-        print(json.dumps(out, indent=2))
-        return 0
-    cols = ("", "P:D", "platform", "device", "vendor", "type", "CUs", "memory", "max WG",
-            "fp64", "OpenCL")
-    rows = []
-    for d in devs:
-        rows.append(("*" if chosen and d.spec == chosen.spec else "", d.spec, d.platform,
-                     d.name, d.vendor, d.type, str(d.compute_units), _fmt_bytes(d.global_mem),
-                     str(d.max_work_group_size), "yes" if d.fp64 else "no", d.opencl_version))
-    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
-              for i, c in enumerate(cols)]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
-    if chosen:
-        print(f"* = selected ({rule})")
+        print(json.dumps({"devices": [d.as_dict() for d in devs],
+                          "selected": chosen.spec if chosen else None, "rule": rule,
+                          "error": error}, indent=2))
     else:
-        print(f"no device selected: {rule}")
+        cols = ("", "P:D", "platform", "device", "vendor", "type", "CUs", "memory", "max WG",
+                "fp64", "OpenCL")
+        rows = []
+        for d in devs:
+            rows.append(("*" if chosen and d.spec == chosen.spec else "", d.spec, d.platform,
+                         d.name, d.vendor, d.type, str(d.compute_units),
+                         _fmt_bytes(d.global_mem), str(d.max_work_group_size),
+                         "yes" if d.fp64 else "no", d.opencl_version))
+        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+                  for i, c in enumerate(cols)]
+        print("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
+        for r in rows:
+            print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+        if chosen:
+            print(f"* = selected ({rule})")
+    if error is not None:
+        sys.stdout.flush()
+        print(f"clnn: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -118,13 +149,20 @@ def _add_sub(sub, name: str, table: dict, help_: str, common) -> None:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", default=argparse.SUPPRESS,
-                        help="device spec: P:D, gpu, cpu, or a name substring")
+                        help="device spec: P:D, gpu, cpu, a name part, requirements and "
+                             "fallbacks ('gpu+fp64,cpu'); see clnn devices --help")
     parser = argparse.ArgumentParser(prog="clnn", parents=[common],
                                      description="Deep learning from scratch on OpenCL.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    p = sub.add_parser("devices", parents=[common], help="list OpenCL devices")
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
-    p.add_argument("--select", metavar="SPEC", help="print only the device SPEC selects")
+    p = sub.add_parser("devices", parents=[common], help="list OpenCL devices",
+                       description="List OpenCL devices and mark the one clnn would use.",
+                       epilog=DEVICES_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true",
+                   help="print the list (with --select: the device) as JSON")
+    p.add_argument("--select", metavar="SPEC", nargs="?", const=_FROM_DEVICE,
+                   help="print only the device SPEC selects, as one line (see below); "
+                        "without SPEC: the device --device or the environment selects")
     sub.add_parser("demo", parents=[common], help="run the two-layer example")
     _add_sub(sub, "bench", BENCHES, "benchmarks beside numpy", common)
     _add_sub(sub, "tune", TUNERS, "tune kernels for this device", common)

@@ -1,25 +1,56 @@
 """List OpenCL devices and choose one from a spec, ``CLNN_DEVICE`` or ``PYOPENCL_CTX``.
 
-A *spec* is one of:
+The order: the ``device=`` argument (``--device`` on the command line), else ``CLNN_DEVICE``
+(ignored when blank), else ``PYOPENCL_CTX``, else the first GPU, else the first CPU, else the
+first device. Devices are numbered and tried in the order ``clnn devices`` lists them.
 
-* ``"P:D"`` or ``"P"`` -- platform and device index, as in pyopencl's ``PYOPENCL_CTX``;
-* ``"gpu"`` / ``"cpu"`` -- the first device of that type;
-* any other text -- a case-insensitive substring of the platform's name or vendor, or of the
-  device's name or vendor (``"pocl"``, ``"nvidia"``, ``"intel"``).
+**Specs** (``device=``, ``--device``, ``CLNN_DEVICE``, ``clnn devices --select``)::
+
+    spec         := alternative ("," alternative)*   tried left to right; the first that
+                                                      some device satisfies wins
+    alternative  := term ("+" term)*                 a device must satisfy every term
+    term         := P:D | P                           platform and device index ("1:0"; "1" = "1:0")
+                  | gpu | cpu | accelerator           the device type
+                  | fp64                              double precision (cl_khr_fp64)
+                  | any                               every device
+                  | LIMIT OP VALUE                    a device limit, e.g. mem>=8G, cu>=16
+                  | TEXT                              a case-insensitive part of the platform's
+                                                      or the device's name or vendor ("pocl")
+    LIMIT        := mem (global memory) | alloc (largest buffer) | local (local memory per
+                    work-group) | cu (compute units) | wg (largest work-group)
+    OP           := >= | <= | > | < | =
+    VALUE        := a whole number; mem, alloc and local also take K, M, G, T (powers of
+                    1024, "B" or "iB" optional): 512M, 8G, 1.5GiB
+
+Spaces around terms are ignored and keywords are case-insensitive; the keywords above win over
+a name part, and a name part cannot hold ``,`` or ``+``. Among the devices an alternative
+allows, the first one listed is chosen. Examples: ``"gpu+fp64,cpu"`` (a GPU with fp64, else any
+CPU), ``"gpu+mem>=8G"``, ``"nvidia,amd,cpu"``, ``"0:1"``. An ``int`` is an index into
+:func:`devices`.
+
+**PYOPENCL_CTX** is read exactly as pyopencl reads it: clnn hands the value to pyopencl's own
+non-interactive ``choose_devices`` (``":"``, ``"0:"``, ``":1"``, ``"1"``, ``"Portable:pthread"``,
+``"0:0,1"``...; platform and device parts are indexes or name parts, an empty part means the
+first) and uses the first device it returns. A value pyopencl rejects raises
+:class:`clnn.DeviceError` naming it; set but empty, it means what it means to pyopencl (the
+first device of the first platform).
 
 Example:
     >>> import clnn
     >>> d = clnn.select_device("cpu")
     >>> d.type
     'CPU'
+    >>> clnn.select_device("gpu+fp64,cpu").type in ("GPU", "CPU")
+    True
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 from dataclasses import asdict, dataclass
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import pyopencl as cl
 
@@ -27,7 +58,17 @@ from .errors import DeviceError
 
 __all__ = ["DeviceInfo", "devices", "select_device", "describe_choice"]
 
-_SPEC_INDEX = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*)?$")
+_SPEC_INDEX = re.compile(r"^(\d+)\s*(?::\s*(\d+))?$")
+_KINDS = {"gpu": "GPU", "cpu": "CPU", "accelerator": "ACCELERATOR"}
+# LIMIT name -> DeviceInfo field; the first three are byte sizes
+_LIMITS = {"mem": "global_mem", "alloc": "max_alloc", "local": "local_mem",
+           "cu": "compute_units", "wg": "max_work_group_size"}
+_SIZED = ("mem", "alloc", "local")
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
+        "=": operator.eq}
+_LIMIT_TERM = re.compile(r"^([a-z_]\w*)\s*(>=|<=|>|<|=)\s*(.*)$", re.I)
+_SIZE = re.compile(r"^(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?$", re.I)
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
 @dataclass(frozen=True)
@@ -134,49 +175,140 @@ def devices() -> list[DeviceInfo]:
     return out
 
 
+def _brief(d: DeviceInfo) -> str:
+    fp64 = "fp64" if d.fp64 else "no fp64"
+    return f"[{d.spec}] {d.name} ({d.platform}, {d.type}, {fp64}, {d.global_mem / 2**30:.1f} GiB)"
+
+
 def _listing(devs: list[DeviceInfo]) -> str:
     if not devs:
         return "no OpenCL device found (install one, e.g. pip install 'pyopencl[pocl]')"
-    return "available: " + "; ".join(str(d) for d in devs)
+    return "available: " + "; ".join(_brief(d) for d in devs)
 
 
-def _match(spec: str, devs: list[DeviceInfo], source: str) -> DeviceInfo:
-    s = spec.strip()
+Test = Callable[[DeviceInfo], bool]
+
+
+def _limit(name: str, op: str, value: str) -> Optional[Test]:
+    """The test of a ``LIMIT OP VALUE`` term, None when VALUE does not parse."""
+    if name in _SIZED:
+        m = _SIZE.match(value)
+        if not m:
+            return None
+        bound = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    elif value.isdigit():
+        bound = int(value)
+    else:
+        return None
+    field, cmp = _LIMITS[name], _OPS[op]
+    return lambda d: cmp(getattr(d, field), bound)
+
+
+def _term(text: str) -> Union[Test, str]:
+    """The test one term stands for, or a string saying why the term is malformed."""
+    low = text.lower()
+    if not low:
+        return "empty term (a '+' too many)"
+    m = _SPEC_INDEX.match(low)
+    if m:
+        pi, di = int(m.group(1)), int(m.group(2) or 0)
+        return lambda d: d.platform_index == pi and d.device_index == di
+    if low in _KINDS:
+        kind = _KINDS[low]
+        return lambda d: d.type == kind
+    if low == "fp64":
+        return lambda d: d.fp64
+    if low == "any":
+        return lambda d: True
+    m = _LIMIT_TERM.match(text)
+    if m:
+        name, op, value = m.groups()
+        name = name.lower()
+        if name not in _LIMITS:
+            return f"unknown limit {name!r} in {text!r} (known: {', '.join(_LIMITS)})"
+        test = _limit(name, op, value.strip())
+        if test is None:
+            what = "a size like 512M or 8G" if name in _SIZED else "a whole number"
+            return f"{value.strip()!r} in {text!r} is not {what}"
+        return test
+    return lambda d: any(low in f.lower() for f in (d.platform, d.platform_vendor, d.name,
+                                                     d.vendor))
+
+
+def _parse(spec: str, source: str, devs: list[DeviceInfo]) -> list[tuple[str, list[Test]]]:
+    """``spec``'s alternatives, each as (its text, its terms' tests)."""
+    if not spec.strip():
+        raise DeviceError(f"{source} is empty; {_listing(devs)}")
+    alts = []
+    for alt in spec.split(","):
+        if not alt.strip():
+            raise DeviceError(f"{source} {spec!r}: empty alternative (a comma too many); "
+                              f"{_listing(devs)}")
+        tests = []
+        for term in alt.split("+"):
+            t = _term(term.strip())
+            if isinstance(t, str):
+                where = f" in alternative {alt.strip()!r}" if "," in spec else ""
+                raise DeviceError(f"{source} {spec!r}: {t}{where}; {_listing(devs)}")
+            tests.append(t)
+        alts.append((alt.strip(), tests))
+    return alts
+
+
+def _match(spec: str, devs: list[DeviceInfo], source: str) -> tuple[DeviceInfo, str]:
+    """The device ``spec`` chooses from ``devs``, and a rule naming the spec (and the
+    alternative that held, when there are several)."""
+    alts = _parse(spec, source, devs)
     if not devs:
         raise DeviceError(f"{source} {spec!r}: {_listing(devs)}")
-    m = _SPEC_INDEX.match(s)
-    if m:
-        pi = int(m.group(1))
-        di = int(m.group(2)) if m.group(2) is not None else 0
+    for text, tests in alts:
         for d in devs:
-            if d.platform_index == pi and d.device_index == di:
-                return d
-        raise DeviceError(f"{source} {spec!r} names no device; {_listing(devs)}")
-    low = s.lower()
-    if low in ("gpu", "cpu", "accelerator"):
-        for d in devs:
-            if d.type.lower() == low:
-                return d
-        raise DeviceError(f"{source} {spec!r}: no {low.upper()} device; {_listing(devs)}")
-    if not low:
-        raise DeviceError(f"{source} is empty; {_listing(devs)}")
-    for d in devs:
-        fields = (d.platform, d.platform_vendor, d.name, d.vendor)
-        if any(low in f.lower() for f in fields):
-            return d
+            if all(t(d) for t in tests):
+                rule = f"{source} {spec.strip()!r}"
+                return d, (rule + f", alternative {text!r}" if len(alts) > 1 else rule)
     raise DeviceError(f"{source} {spec!r} matches no device; {_listing(devs)}")
+
+
+def _pyopencl_ctx(value: str, devs: list[DeviceInfo]) -> DeviceInfo:
+    """The device pyopencl's ``create_some_context(interactive=False)`` takes for
+    ``PYOPENCL_CTX=value``: pyopencl parses the value itself (its answers are the ``:``-parts)."""
+    if not devs:
+        raise DeviceError(f"PYOPENCL_CTX {value!r}: {_listing(devs)}")
+    try:
+        choose = getattr(cl, "choose_devices", None)
+        answers = value.split(":")
+        if choose is not None:
+            chosen = choose(interactive=False, answers=answers)[0]
+        else:  # pyopencl before choose_devices: the same parsing, inside create_some_context
+            chosen = cl.create_some_context(interactive=False, answers=answers).devices[0]
+        plats = _platforms()
+        pi = plats.index(chosen.platform)
+        di = plats[pi].get_devices().index(chosen)
+    except (RuntimeError, ValueError, cl.Error) as e:
+        why = " ".join(str(e).split()) or type(e).__name__
+        raise DeviceError(f"PYOPENCL_CTX {value!r} is rejected by pyopencl ({why}); "
+                          f"{_listing(devs)}") from None
+    for d in devs:
+        if (d.platform_index, d.device_index) == (pi, di):
+            return d
+    raise DeviceError(f"PYOPENCL_CTX {value!r} names [{pi}:{di}], which clnn does not list; "
+                      f"{_listing(devs)}")
 
 
 def select_device(spec: Union[str, int, DeviceInfo, None] = None) -> DeviceInfo:
     """Choose a device: ``spec``, else ``CLNN_DEVICE``, else ``PYOPENCL_CTX``, else the
-    first GPU, else the first CPU, else the first device of any kind.
+    first GPU, else the first CPU, else the first device (the grammar of ``spec`` is in the
+    module's docstring).
 
-    Raises :class:`clnn.DeviceError` listing what exists when nothing matches.
+    Raises :class:`clnn.DeviceError` naming the spec and listing what exists when nothing
+    matches.
 
     Example:
         >>> import clnn
         >>> clnn.select_device("pocl").platform_vendor
         'The pocl project'
+        >>> clnn.select_device("accelerator,cpu+fp64,cpu").type
+        'CPU'
     """
     if isinstance(spec, DeviceInfo):
         return spec
@@ -184,28 +316,36 @@ def select_device(spec: Union[str, int, DeviceInfo, None] = None) -> DeviceInfo:
     return _select_from(spec, devs)[0]
 
 
-def describe_choice(spec: Union[str, int, None] = None) -> tuple[DeviceInfo, str]:
-    """Like :func:`select_device`, also saying which rule chose the device."""
-    return _select_from(spec, devices())
+def describe_choice(spec: Union[str, int, None] = None,
+                    source: str = "device") -> tuple[DeviceInfo, str]:
+    """Like :func:`select_device`, also saying which rule chose the device; ``source`` names
+    ``spec`` in that rule and in errors (the command line passes ``"--device"``).
+
+    Example:
+        >>> import clnn
+        >>> d, rule = describe_choice("gpu,cpu")
+        >>> rule.startswith("device 'gpu,cpu', alternative")
+        True
+    """
+    return _select_from(spec, devices(), source)
 
 
-def _select_from(
-    spec: Union[str, int, None], devs: list[DeviceInfo]
-) -> tuple[DeviceInfo, str]:
+def _select_from(spec: Union[str, int, None], devs: list[DeviceInfo],
+                 source: str = "device") -> tuple[DeviceInfo, str]:
     if isinstance(spec, bool) or not isinstance(spec, (str, int, type(None))):
         raise DeviceError(f"device spec must be a string, an int or None, not {spec!r}")
     if isinstance(spec, int):
         if spec < 0 or spec >= len(devs):
             raise DeviceError(f"device index {spec} out of range; {_listing(devs)}")
-        return devs[spec], "device= argument"
+        return devs[spec], f"{source} index {spec}"
     if spec is not None:
-        return _match(spec, devs, "device"), "device= argument"
+        return _match(spec, devs, source)
     env: Optional[str] = os.environ.get("CLNN_DEVICE")
     if env is not None and env.strip():
-        return _match(env, devs, "CLNN_DEVICE"), "CLNN_DEVICE"
+        return _match(env, devs, "CLNN_DEVICE")
     env = os.environ.get("PYOPENCL_CTX")
-    if env is not None and env.strip():
-        return _match(env, devs, "PYOPENCL_CTX"), "PYOPENCL_CTX"
+    if env is not None:
+        return _pyopencl_ctx(env, devs), f"PYOPENCL_CTX {env!r}"
     if not devs:
         raise DeviceError(_listing(devs))
     for kind in ("GPU", "CPU"):
@@ -222,3 +362,4 @@ def cl_device(info: DeviceInfo) -> cl.Device:
         return plats[info.platform_index].get_devices()[info.device_index]
     except (IndexError, cl.Error) as e:
         raise DeviceError(f"device {info} is no longer available: {e}") from None
+

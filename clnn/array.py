@@ -52,8 +52,18 @@ def as_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-def host_array(data: Any, dtype: Any, ndim: int, what: str) -> np.ndarray:
-    """``data`` as a numpy array of ``ndim`` dims and a float dtype (clnn's input rules)."""
+def host_array(data: Any, dtype: Any, ndim: Optional[int], what: str,
+               default: Any = np.float32, convert: Optional[bool] = None) -> np.ndarray:
+    """``data`` as a numpy array of ``ndim`` dims (None: 1 or 2) and a float dtype.
+
+    The dtype is ``dtype``, else a numpy float32/float64 array's own, else ``default``. This
+    is the one place host data is converted for the device, and a conversion never changes a
+    value silently: unless ``convert`` (default: ``dtype`` was given, the caller asked for
+    that dtype) it raises :class:`DTypeError` for an integer the dtype cannot hold exactly, a
+    finite number that would become inf, and float16 data. Rounding to the nearest float
+    (0.1 in float32) is not a change of value here, as in numpy. Complex, object and text
+    data are always refused. Data that already has the dtype is returned as is (no pass).
+    """
     if isinstance(data, Array):
         data._live()
         data = data.to_numpy()
@@ -63,25 +73,85 @@ def host_array(data: Any, dtype: Any, ndim: int, what: str) -> np.ndarray:
     else:
         try:
             arr = np.asarray(data)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, OverflowError) as e:
             raise ShapeError(f"{what}: cannot make an array of the input ({e})") from None
     kind = arr.dtype.kind
     if kind not in "biuf":
         raise DTypeError(
-            f"{what}: input of dtype {arr.dtype} is not real numbers; "
-            "use float32/float64 data (complex, object and text are refused)"
+            f"{what}: input of dtype {arr.dtype} is not real numbers; use float32/float64 "
+            "data (complex, object and text are refused; for complex data pass .real "
+            "explicitly; integers beyond 64 bits come as object)"
         )
     if dtype is not None:
         dt = as_dtype(dtype)
     elif keep and arr.dtype in _FLOATS:
         dt = arr.dtype
     else:
-        dt = np.dtype(np.float32)
-    if arr.ndim != ndim:
+        dt = as_dtype(default)
+    if ndim is not None and arr.ndim != ndim:
         raise ShapeError(f"{what}: expected {ndim}-d data, got shape {arr.shape}")
+    if ndim is None and arr.ndim not in (1, 2):
+        raise ShapeError(f"{what}: clnn arrays are 1-d or 2-d, got shape {arr.shape}"
+                         + (" (a scalar has no clnn form: use [x] for a 1-element vector)"
+                            if arr.ndim == 0 else ""))
     if arr.size == 0:
         raise ShapeError(f"{what}: empty input (shape {arr.shape}); sizes must be >= 1")
-    return arr.astype(dt, copy=False)
+    if arr.dtype == dt:
+        return arr
+    return _convert(arr, dt, dtype is not None if convert is None else convert, what)
+
+
+def _convert(arr: np.ndarray, dt: np.dtype, explicit: bool, what: str) -> np.ndarray:
+    """``arr.astype(dt)``; unless ``explicit``, refuse a conversion that changes a value."""
+    if explicit:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return arr.astype(dt)
+    hint = f"convert it first (data.astype(np.{dt.name})) or pass dtype=np.{dt.name}"
+    if arr.dtype.kind == "f" and arr.dtype.itemsize < 4:
+        raise DTypeError(f"{what}: {arr.dtype} data would become {dt.name} (clnn has no "
+                         f"{arr.dtype}); {hint}")
+    if arr.dtype.kind in "iu":
+        bad = _inexact_int(arr, dt)
+        if bad is not None:
+            raise DTypeError(f"{what}: the integer {bad} cannot be held exactly in {dt.name} "
+                             f"(it would become {float(dt.type(bad))!r}); {hint}"
+                             + (", or use float64" if dt == np.float32 else ""))
+        return arr.astype(dt)
+    if arr.dtype.kind == "f":
+        try:
+            with np.errstate(over="raise"):  # the cast itself flags overflow: no extra pass
+                return arr.astype(dt)
+        except FloatingPointError:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = arr.astype(dt)
+            big = arr[np.isinf(out) & np.isfinite(arr)].flat[0]
+            raise DTypeError(f"{what}: the value {float(big)!r} is beyond {dt.name}'s range "
+                             f"(it would become inf); {hint}") from None
+    return arr.astype(dt)  # bool
+
+
+def _inexact_int(arr: np.ndarray, dt: np.dtype) -> Optional[int]:
+    """The first integer of ``arr`` that ``dt`` cannot hold exactly, or None."""
+    bits = np.finfo(dt).nmant + 1  # 24 for float32, 53 for float64
+    if arr.dtype.itemsize * 8 - (arr.dtype.kind == "i") <= bits:
+        return None  # every value of the type fits
+    lim = 1 << bits
+    if -lim <= int(arr.min()) and int(arr.max()) <= lim:
+        return None
+    flat = arr.ravel()
+    if arr.dtype.kind == "u":
+        big = flat[flat > lim]
+        mag = big.astype(np.uint64)
+    else:
+        big = flat[(flat > lim) | (flat < -lim)]
+        neg = big < 0
+        mag = np.where(neg, (-(big + 1)).astype(np.uint64) + np.uint64(1),
+                       big.astype(np.uint64))
+    low = mag & (~mag + np.uint64(1))  # the lowest set bit
+    inexact = (mag // low) >= np.uint64(lim)  # more significant bits than the dtype holds
+    if not inexact.any():
+        return None
+    return int(big[np.argmax(inexact)])
 
 
 def _index(v: Any, what: str) -> int:
@@ -181,7 +251,8 @@ class Array:
     def __del__(self) -> None:
         try:
             if self._owner is self and not self._released and self._buf is not None:
-                if not self.runtime._released:
+                if not self.runtime._released and not getattr(self._buf, "_clnn_borrowed",
+                                                              False):
                     warnings.warn(
                         f"{self._describe()} was never released; freed by the garbage collector",
                         ResourceWarning,
@@ -220,6 +291,159 @@ class Array:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         a = self.to_numpy()
         return a if dtype is None else a.astype(dtype)
+
+    # ---- creation and conversion ----------------------------------------------------------
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the elements: ``size * itemsize``, as in numpy (a view counts its own)."""
+        return self.size * self.itemsize
+
+    def _dense(self) -> bool:
+        """True when the elements fill one unbroken stretch of memory."""
+        raise NotImplementedError
+
+    def _flat_in(self, order: str) -> bool:
+        """True when the elements are one unbroken stretch in ``order`` ("row": C, "col": F)."""
+        raise NotImplementedError
+
+    def copy(self, layout: Optional[str] = None) -> Array:
+        """A new array with the same values, copied on the device. A matrix keeps its layout
+        unless ``layout`` names the other one (the copy then transposes in memory); views
+        become contiguous.
+
+        Example:
+            >>> import clnn
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     a = rt.matrix([[1, 2], [3, 4]])
+            ...     b = a.copy(layout="col")
+            ...     print(b.layout, b.to_numpy().tolist(), b.base is b)
+            col [[1.0, 2.0], [3.0, 4.0]] True
+        """
+        self._live()
+        if layout is not None and layout not in LAYOUTS:
+            raise ShapeError(f"copy: layout {layout!r} is not 'row' or 'col'")
+        from .blas1 import copy as blas_copy  # the kernels import this module
+
+        rt = self.runtime
+        if isinstance(self, Matrix):
+            out = rt.matrix(self.shape, layout=layout or self.layout, dtype=self.dtype)
+        else:
+            out = rt.vector(self.n, dtype=self.dtype)
+        try:
+            return blas_copy(self, out=out)
+        except BaseException:
+            out.release()
+            raise
+
+    def astype(self, dtype: Any, copy: bool = True) -> Array:
+        """A new array of ``dtype`` with the values converted (numpy's rounding; asking for a
+        dtype is asking for the conversion, so 1e300 becomes inf in float32). The same dtype
+        gives ``copy()``, or ``self`` with ``copy=False``. A change of dtype goes through the
+        host (one read, one write).
+
+        Example:
+            >>> import clnn, numpy as np
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     print(rt.vector([1.5, 2]).astype(np.float64).dtype)
+            float64
+        """
+        dt = as_dtype(dtype)
+        self._live()
+        if dt == self.dtype:
+            return self.copy() if copy else self
+        self.runtime._check_dtype(dt)
+        with np.errstate(over="ignore"):
+            host = self.to_numpy().astype(dt)
+        if isinstance(self, Matrix):
+            return self.runtime.matrix(host, layout=self.layout)
+        return self.runtime.vector(host)
+
+    def reshape(self, *shape: Any, layout: Optional[str] = None) -> Array:
+        """The same elements in a new shape: a vector for one dimension, a matrix for two
+        (one may be -1). Elements are read and placed in ``layout``'s order ("row": numpy's
+        ``order='C'``, "col": ``order='F'``); the default is a matrix's own layout, and "row"
+        for a vector. When the elements already lie in that order in one stretch of memory
+        (a contiguous vector, a contiguous matrix read in its layout) the result is a view;
+        otherwise it is a new array (a copy on the device), as numpy does.
+
+        Example:
+            >>> import clnn
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     v = rt.vector([1, 2, 3, 4, 5, 6])
+            ...     a = v.reshape(2, 3)
+            ...     b = v.reshape(2, -1, layout="col")
+            ...     print(a.to_numpy().tolist(), a.base is v, b.to_numpy().tolist())
+            [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]] True [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]]
+        """
+        self._live()
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        shape = _target_shape(shape, self.size)
+        order = layout if layout is not None else (
+            self.layout if isinstance(self, Matrix) else "row")
+        if order not in LAYOUTS:
+            raise ShapeError(f"reshape: layout {order!r} is not 'row' or 'col'")
+        if self._flat_in(order):
+            return _flat(self, self._owner, self.offset, shape, order)
+        dense = self.copy(layout=order)  # a new owner, one stretch in ``order``
+        if isinstance(dense, Vector) and len(shape) == 1:
+            return dense
+        return _adopt(dense, shape, order)
+
+    def fill(self, value: Any) -> Array:
+        """Set every element to ``value`` on the device (no host transfer); returns ``self``.
+        A value the dtype cannot hold raises :class:`DTypeError` (as for host data).
+
+        Example:
+            >>> import clnn
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     a = rt.zeros((2, 3))
+            ...     _ = a[:, 1:].fill(7)
+            ...     print(a.to_numpy().tolist())
+            [[0.0, 7.0, 7.0], [0.0, 7.0, 7.0]]
+        """
+        self._live()
+        x = scalar_value(value, self.dtype, "fill")
+        if self._dense():
+            rt = self.runtime
+            with rt._lock:
+                self._live()
+                cl.enqueue_fill_buffer(rt.queue, self._owner._buf, x, self.offset * self.itemsize,
+                                       self.nbytes)
+        else:
+            from .elementwise import launch_map  # the kernels import this module
+
+            launch_map("beta", self, [], beta=x)
+        return self
+
+    def to_pyopencl(self) -> Any:
+        """A ``pyopencl.array.Array`` over this array's memory, on the runtime's queue (no
+        copy): offset and strides follow the view (a strided vector has a stride, a matrix
+        with ``ld`` larger than its rows has the matching strides). pyopencl code then
+        computes on clnn data and clnn sees the result; both use the same in-order queue.
+        The pyopencl array keeps this array's owner alive, but releasing the owner or the
+        runtime frees the memory: the pyopencl array is then invalid.
+
+        Example:
+            >>> import clnn
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     a = rt.matrix([[1, 2, 3], [4, 5, 6]], layout="col")
+            ...     p = a.to_pyopencl()
+            ...     print(p.shape, p.strides, p.base_data is a._buf)
+            (2, 3) (4, 8) True
+        """
+        self._live()
+        import pyopencl.array as cla
+
+        isz = self.itemsize
+        if isinstance(self, Matrix):
+            strides = (self.ld * isz, isz) if self.layout == "row" else (isz, self.ld * isz)
+        else:
+            strides = (self.stride * isz,)
+        ary = cla.Array(self.runtime.queue, self.shape, self.dtype, strides=strides,
+                        data=self._owner._buf, offset=self.offset * isz)
+        ary._clnn_base = self._owner  # the memory lives as long as its clnn owner
+        return ary
 
     def __str__(self) -> str:
         if self.released:
@@ -272,6 +496,12 @@ class Vector(Array):
     def __len__(self) -> int:
         return self.n
 
+    def _dense(self) -> bool:
+        return self.stride == 1
+
+    def _flat_in(self, order: str) -> bool:
+        return self.stride == 1
+
     def _describe(self) -> str:
         extra = "" if self.stride == 1 and self.offset == 0 else (
             f", offset={self.offset}, stride={self.stride}")
@@ -289,7 +519,7 @@ class Vector(Array):
     def set(self, data: Any) -> Vector:
         """Overwrite the values from numpy data of the same length; returns ``self``."""
         self._live()
-        arr = host_array(data, self.dtype, 1, "Vector.set")
+        arr = host_array(data, self.dtype, 1, "Vector.set", convert=False)
         if arr.shape != (self.n,):
             raise ShapeError(f"Vector.set: data of shape {arr.shape} into a vector of {self.n}")
         if self.stride == 1:
@@ -393,6 +623,12 @@ class Matrix(Array):
     def contiguous(self) -> bool:
         return self.ld == (self.n if self.layout == "row" else self.m)
 
+    def _dense(self) -> bool:
+        return self.contiguous
+
+    def _flat_in(self, order: str) -> bool:
+        return self.contiguous and (order == self.layout or self.m == 1 or self.n == 1)
+
     def _describe(self) -> str:
         extra = "" if self.contiguous and self.offset == 0 else (
             f", offset={self.offset}, ld={self.ld}")
@@ -422,7 +658,7 @@ class Matrix(Array):
     def set(self, data: Any) -> Matrix:
         """Overwrite the values from numpy data of the same shape; returns ``self``."""
         self._live()
-        arr = host_array(data, self.dtype, 2, "Matrix.set")
+        arr = host_array(data, self.dtype, 2, "Matrix.set", convert=False)
         if arr.shape != self.shape:
             raise ShapeError(f"Matrix.set: data of shape {arr.shape} into a matrix of "
                              f"shape {self.shape}")
@@ -522,6 +758,54 @@ def submatrix(a: Matrix, i: int, j: int, m: int, n: int) -> Matrix:
     if not isinstance(a, Matrix):
         raise OperandError(f"submatrix: expected a clnn.Matrix, got {type(a).__name__}")
     return a.submatrix(i, j, m, n)
+
+
+def scalar_value(value: Any, dt: np.dtype, what: str) -> Any:
+    """``value`` as a numpy scalar of ``dt``, with :func:`host_array`'s conversion rules."""
+    if isinstance(value, Array) or np.ndim(value) != 0:
+        raise OperandError(f"{what}: expected a number, got {type(value).__name__}")
+    return host_array([value], None, 1, what, default=dt)[0]
+
+
+def _target_shape(shape: tuple, size: int) -> tuple:
+    """The 1-d or 2-d ``shape`` for ``size`` elements, with one -1 worked out."""
+    if len(shape) not in (1, 2):
+        raise ShapeError(f"reshape: clnn arrays are 1-d or 2-d, not shape {shape}")
+    dims = [_index(d, "reshape: dimension") for d in shape]
+    if dims.count(-1) > 1 or any(d < 1 and d != -1 for d in dims):
+        raise ShapeError(f"reshape: shape {tuple(dims)} has a dimension below 1 or more than "
+                         "one -1")
+    known = int(np.prod([d for d in dims if d != -1]))
+    if -1 in dims:
+        if size % known:
+            raise ShapeError(f"reshape: {size} elements do not fill shape {tuple(dims)}")
+        dims[dims.index(-1)] = size // known
+    if int(np.prod(dims)) != size:
+        raise ShapeError(f"reshape: {size} elements cannot take shape {tuple(dims)}")
+    return tuple(dims)
+
+
+def _flat(src: Array, owner: Array, offset: int, shape: tuple, order: str) -> Array:
+    """A view of ``owner``'s memory from ``offset``, elements one stretch in ``order``."""
+    if len(shape) == 1:
+        return Vector(src.runtime, shape[0], src.dtype, owner=owner, offset=offset)
+    return Matrix(src.runtime, shape[0], shape[1], src.dtype, order, owner=owner,
+                  offset=offset)
+
+
+def _adopt(dense: Array, shape: tuple, order: str) -> Array:
+    """A new owner of ``dense``'s buffer in ``shape``; ``dense`` (just made, unshared) is
+    retired without freeing the memory."""
+    rt = dense.runtime
+    if len(shape) == 1:
+        new: Array = Vector(rt, shape[0], dense.dtype, buf=dense._buf, nbytes=dense._nbytes)
+    else:
+        new = Matrix(rt, shape[0], shape[1], dense.dtype, order, buf=dense._buf,
+                     nbytes=dense._nbytes)
+    with rt._lock:
+        rt._arrays.pop(id(dense), None)
+        dense._buf, dense._nbytes, dense._released = None, 0, True
+        return rt._register(new)
 
 
 def check_size(n: Any, what: str) -> int:

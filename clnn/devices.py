@@ -363,3 +363,22 @@ def cl_device(info: DeviceInfo) -> cl.Device:
     except (IndexError, cl.Error) as e:
         raise DeviceError(f"device {info} is no longer available: {e}") from None
 
+
+def device_info(dev: cl.Device) -> DeviceInfo:
+    """The :class:`DeviceInfo` of a pyopencl device (one of :func:`devices`; a sub-device or a
+    device of no listed platform raises :class:`clnn.DeviceError`).
+
+    Example:
+        >>> import clnn, pyopencl as cl
+        >>> info = clnn.select_device("cpu")
+        >>> device_info(cl_device(info)) == info
+        True
+    """
+    for info in devices():
+        try:
+            if cl_device(info) == dev:
+                return info
+        except DeviceError:
+            continue
+    raise DeviceError(f"the OpenCL device {dev.name.strip()!r} is not one of clnn.devices() "
+                      "(sub-devices are not supported)")

@@ -8,7 +8,7 @@ Example:
     [1. 3.]
 """
 
-from . import nn, optim, schedules
+from . import _version, nn, optim, schedules
 from .array import Matrix, Vector, submatrix, subvector
 from .blas1 import asum, axpy, copy, dot, iamax, nrm2, rk, scal, swap
 from .devices import DeviceInfo, devices, select_device
@@ -50,7 +50,7 @@ from .nn import load
 from .reduce import argmax, max, sum
 from .runtime import Runtime
 
-__version__ = "0.1.0"
+__version__ = _version.version()
 
 __all__ = [
     "Runtime", "Vector", "Matrix", "devices", "select_device", "DeviceInfo",

@@ -7,24 +7,35 @@ unsupported dtype...) becomes one line on stderr and exit status 2, never a trac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import os
 import sys
 from typing import Optional, Sequence
 
+from . import __version__
 from .errors import ClnnError
 
-# sub-command name -> module holding add_arguments(parser) and run(args) -> int
+# sub-command name -> (module holding add_arguments(parser) and run(args) -> int, one line
+# for --help)
 BENCHES = {
-    "gemv": "clnn.bench.gemv",
-    "gemm": "clnn.bench.gemm",
-    "blas1": "clnn.bench.blas1",
-    "batch": "clnn.bench.batch",
-    "train": "clnn.bench.train",
-    "leaks": "clnn.bench.leaks",
+    "gemv": ("clnn.bench.gemv", "matrix-vector products beside numpy, with their targets"),
+    "gemm": ("clnn.bench.gemm", "matrix-matrix products beside numpy, in GFLOP/s"),
+    "blas1": ("clnn.bench.blas1", "BLAS-1, elementwise maps and reductions beside numpy"),
+    "batch": ("clnn.bench.batch", "a layer on a batch: one mm against one mv per sample"),
+    "train": ("clnn.bench.train", "training epochs of the digits network beside numpy"),
+    "leaks": ("clnn.bench.leaks", "memory growth while clnn's objects come and go"),
 }
-TUNERS = {"gemv": "clnn.tune", "gemm": "clnn.tune"}
-TRAINERS = {"digits": "clnn.examples.digits", "regression": "clnn.examples.regression"}
+TUNERS = {"gemv": ("clnn.tune", "tune the gemv kernels for this device"),
+          "gemm": ("clnn.tune", "tune the gemm kernels for this device")}
+TRAINERS = {
+    "digits": ("clnn.examples.digits", "a 64-256-10 network learns the 8x8 digits"),
+    "regression": ("clnn.examples.regression", "a tanh network learns sin(x1) + cos(x2)"),
+}
+# a closed stdout (`clnn demo | head -1`) ends the command with this status, as SIGPIPE
+# ends other Unix tools (128 + 13)
+EXIT_PIPE = 141
 _FROM_DEVICE = object()  # `clnn devices --select` without SPEC
 
 
@@ -126,7 +137,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _load(table: dict, name: str, what: str):
     try:
-        return importlib.import_module(table[name])
+        return importlib.import_module(table[name][0])
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("clnn"):
             raise ClnnError(f"{what} {name!r} is not available in this version") from None
@@ -134,16 +145,34 @@ def _load(table: dict, name: str, what: str):
                         f"pip install 'clnn[examples]'") from None
 
 
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Add "(default: ...)" to the help of every option whose default is a value (not None,
+    False or a list) that its text does not already name ("(default ...)", "(60)")."""
+    for a in parser._actions:
+        text, d = a.help or "", a.default
+        if (not a.option_strings or a.help == argparse.SUPPRESS or d is None or d is False
+                or d is argparse.SUPPRESS or isinstance(d, (list, tuple))
+                or "default" in text or f"({d})" in text):
+            continue
+        a.help = f"{text} (default: %(default)s)".lstrip()
+
+
 def _add_sub(sub, name: str, table: dict, help_: str, common) -> None:
-    p = sub.add_parser(name, help=help_, parents=[common])
+    p = sub.add_parser(name, help=help_, parents=[common], description=f"clnn {name}: "
+                       f"{help_}. `clnn {name} NAME --help` lists NAME's options.")
     inner = p.add_subparsers(dest="target", metavar="NAME", required=True)
-    for key in table:
+    for key, (_, line) in table.items():
         # no -h here: `clnn train digits --help` goes on to the module's own parser, which
         # knows its options
-        q = inner.add_parser(key, parents=[common], add_help=False)
+        q = inner.add_parser(key, parents=[common], add_help=False, help=line)
         q.set_defaults(_table=table, _what=name)
         # options are declared lazily by the module; unknown ones are collected here
         q.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
+def _device_help(parser: argparse.ArgumentParser) -> str:
+    """The help of the top-level ``--device``, for the commands' own parsers."""
+    return next(a.help for a in parser._actions if "--device" in a.option_strings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "fallbacks ('gpu+fp64,cpu'); see clnn devices --help")
     parser = argparse.ArgumentParser(prog="clnn", parents=[common],
                                      description="Deep learning from scratch on OpenCL.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("devices", parents=[common], help="list OpenCL devices",
                        description="List OpenCL devices and mark the one clnn would use.",
@@ -171,6 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``clnn`` command on ``argv`` (default: ``sys.argv[1:]``); the exit status."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        # the reader went away (`clnn demo | head -1`): stop quietly; stdout goes to devnull
+        # so that Python's own flush at exit does not complain again (Python's docs, "Note on
+        # SIGPIPE")
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     parser = build_parser()
     # options after NAME belong to the module: argparse's REMAINDER does not take a leading
     # option ("bench leaks --quick"), so unknown options are passed on explicitly
@@ -187,9 +233,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "demo":
             return cmd_demo(args)
         mod = _load(args._table, args.target, args._what)
-        sub = argparse.ArgumentParser(prog=f"clnn {args.command} {args.target}")
-        sub.add_argument("--device", default=args.device)
+        sub = argparse.ArgumentParser(prog=f"clnn {args.command} {args.target}",
+                                      description=args._table[args.target][1])
+        sub.add_argument("--device", default=args.device, help=_device_help(parser))
         mod.add_arguments(sub, args.target)
+        _show_defaults(sub)
         inner = sub.parse_args(args.rest)
         return int(mod.run(inner, args.target) or 0)
     except ClnnError as e:

@@ -57,3 +57,17 @@ class OutOfMemoryError(ClnnError, MemoryError):
 
 class OperandError(ClnnError, TypeError):
     """An operand is not a clnn array of the kind the operation takes."""
+
+
+class DivergenceError(ClnnError, ArithmeticError):
+    """Training diverged: an epoch's mean training loss is NaN or infinite (usually a learning
+    rate too large for the data). Raised by ``Network.fit`` after that epoch, with the weights
+    rewound (see ``fit``'s ``on_divergence``). ``epoch`` is the epoch's 0-based index (as
+    ``on_epoch`` gets it), ``loss`` its loss and ``history`` the :class:`clnn.nn.History` of
+    every epoch so far, the diverged one included."""
+
+    def __init__(self, msg: str, epoch: int = 0, loss: float = float("nan"), history=None):
+        super().__init__(msg)
+        self.epoch = epoch
+        self.loss = loss
+        self.history = history

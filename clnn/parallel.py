@@ -182,12 +182,17 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
                       verbose: bool = True, shuffle: bool = True,
                       seed: Union[int, np.random.Generator, None] = None,
                       on_epoch: Optional[Callable[[int, dict], Any]] = None,
-                      devices: Optional[Sequence[Any]] = None, comm: Any = None):
+                      devices: Optional[Sequence[Any]] = None, comm: Any = None,
+                      on_divergence: str = "raise"):
     """:meth:`clnn.nn.Network.fit` across ``devices`` (a list of runtimes or device specs
     that includes the network's own) and/or MPI ranks (``comm``). ``batch_size`` is the
     global batch, split across every worker of every rank. Returns the
     :class:`~clnn.nn.History`, with ``history.parallel`` holding the worker counts and the
-    time spent waiting for the devices, summing on the host and in the allreduce."""
+    time spent waiting for the devices, summing on the host and in the allreduce.
+
+    A NaN or infinite epoch loss (the sum over every worker and rank, so every rank sees it)
+    raises :class:`clnn.nn.DivergenceError` on every rank as in ``Network.fit``, the weights
+    rewound from the host copies that the per-epoch replica check reads anyway."""
     from .nn import network as _nw
 
     comm = _as_comm(comm)
@@ -201,6 +206,7 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
             x, y, validation, epochs, batch_size, optimizer)
         if on_epoch is not None and not callable(on_epoch):
             raise OperandError("fit: on_epoch must be callable")
+        guard = _nw._divergence_guard(on_divergence)
         rts = _resolve_devices(net, devices)
         n_local = len(rts)
         n = len(xh)
@@ -280,6 +286,8 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
                 vdata.upload(val[0][lo:hi], val[1][lo:hi])
         gsum = np.empty_like(lead.host)
         reduce = len(workers) > 1 or size > 1
+        # the weights at the start of the last two epochs (host copies), for the rewind
+        starts = [net.params.to_numpy()] if guard else []
         for epoch in range(epochs):
             t_epoch = time.perf_counter()
             lr = None
@@ -362,7 +370,16 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
                 vl = _logs(net.metric, tot[2], tot[3], len(val[0]))
                 logs.update({"val_" + k: v for k, v in vl.items()})
             logs["lr"] = lr
-            _check_replicas(workers, comm, stats)
+            if guard and not np.isfinite(logs["loss"]):
+                for key in hist:
+                    hist[key].append(logs[key])
+                err = _nw._divergence_error(net, starts[::-1], epoch, epochs, logs["loss"],
+                                            hist)
+                err.agreed = True  # every rank sees the same summed loss and raises it
+                raise err
+            weights = _check_replicas(workers, comm, stats)
+            if guard:
+                starts = [starts[-1], weights]
             for key in hist:
                 hist[key].append(logs[key])
             stats["epoch_s"].append(time.perf_counter() - t_epoch)
@@ -424,10 +441,10 @@ def _logs(metric: str, loss_sum: float, hit_sum: float, n: int) -> dict:
     return {"loss": m, "rmse": float(np.sqrt(m))}
 
 
-def _check_replicas(workers: List[_Worker], comm: Any, stats: dict) -> None:
+def _check_replicas(workers: List[_Worker], comm: Any, stats: dict) -> np.ndarray:
     """Every replica must equal worker 0's weights bit for bit (the same summed gradient and
     the same optimizer kernel give the same step); devices that round differently are
-    brought back to worker 0's weights."""
+    brought back to worker 0's weights, which are returned."""
     lead = workers[0].net.params.to_numpy()
     if comm is not None and comm.size > 1 and not comm.same(lead, "replica check"):
         comm.bcast_(lead, what="replica resync")
@@ -437,3 +454,4 @@ def _check_replicas(workers: List[_Worker], comm: Any, stats: dict) -> None:
         if not np.array_equal(wk.net.params.to_numpy(), lead):
             wk.net.params.set(lead)
             stats["resyncs"] += 1
+    return lead

@@ -155,3 +155,137 @@ def test_readme_device_script(spec_env):
     head = f"training on {want.spec}: {want.name} ({want.type}, fp64 "
     assert r.stdout.startswith(head)
     assert f"device: [{want.spec}] {want.name}" in r.stdout and "y = [1.84]" in r.stdout
+
+
+# ---- command-line conventions: --version, --help, closed pipes, --quick -------------------------
+def _cli(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m clnn ARGV`` in a new process, on this checkout."""
+    import os
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(clnn.__file__).resolve().parent.parent))
+    return subprocess.run([sys.executable, "-m", "clnn", *argv], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _pyproject_version() -> str:
+    import re
+    from pathlib import Path
+
+    text = (Path(clnn.__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
+
+
+def test_version():
+    r = _cli("--version")
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout == f"clnn {clnn.__version__}\n"
+    assert clnn.__version__ == _pyproject_version()
+
+
+def test_version_of_a_source_checkout(monkeypatch):
+    """Without installed metadata the version comes from pyproject.toml."""
+    import importlib.metadata
+
+    from clnn import _version
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert _version.version() == _pyproject_version()
+
+
+COMMAND_NAMES = {"bench": ["gemv", "gemm", "blas1", "batch", "train", "leaks"],
+                 "tune": ["gemv", "gemm"], "train": ["digits", "regression"]}
+
+
+@pytest.mark.parametrize("command", list(COMMAND_NAMES))
+def test_help_lists_every_name_with_one_line(command):
+    r = _cli(command, "--help")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for name in COMMAND_NAMES[command]:
+        line = next((ln for ln in lines if ln.split()[:1] == [name]), None)
+        assert line is not None and len(line.split()) > 2, f"{name} missing:\n{r.stdout}"
+    assert "--device" in r.stdout
+
+
+def _defaults(command: str, name: str) -> list:
+    """The options of ``clnn COMMAND NAME`` whose default --help should show."""
+    import argparse
+    import importlib
+
+    from clnn.cli import BENCHES, TRAINERS, TUNERS
+
+    table = {"bench": BENCHES, "tune": TUNERS, "train": TRAINERS}[command]
+    try:
+        mod = importlib.import_module(table[name][0])
+    except ImportError as e:
+        pytest.skip(f"clnn {command} {name} needs {e.name}")
+    p = argparse.ArgumentParser()
+    mod.add_arguments(p, name)
+    return [(a.option_strings[-1], a.default) for a in p._actions
+            if a.option_strings and a.default not in (None, False, argparse.SUPPRESS)
+            and not isinstance(a.default, (list, tuple)) and a.help != argparse.SUPPRESS]
+
+
+@pytest.mark.parametrize("argv", [["demo"], ["devices"]]
+                         + [[c, n] for c, names in COMMAND_NAMES.items() for n in names],
+                         ids=" ".join)
+def test_help_documents_device_and_defaults(argv):
+    import re
+
+    defaults = _defaults(*argv) if len(argv) == 2 else []
+    r = _cli(*argv, "--help")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    # one entry per option: "  --opt METAVAR  help text" and its continuation lines
+    entries = re.split(r"\n(?=  -)", r.stdout.split("\noptions:\n", 1)[1])
+    helps = {}
+    for entry in entries:
+        names = re.split(r"\s{2,}", entry.strip())[0]  # "-h, --help", "--lr LR"
+        for w in names.split():
+            if w.startswith("-"):
+                helps[w.rstrip(",")] = " ".join(entry.split())
+    assert re.search(r"--device DEVICE [a-z(]", helps["--device"]), r.stdout  # not bare
+    for opt, value in defaults:
+        assert str(value) in helps[opt], f"{opt}: default {value!r} not in {helps[opt]!r}"
+
+
+@pytest.mark.parametrize("command", ["demo", "devices"])
+def test_closed_pipe_ends_quietly(device, command):
+    """`clnn demo | head -1`: the first line, then no traceback; a reader gone before clnn
+    writes anything gives exit status 141 (as SIGPIPE gives other tools) and no output."""
+    import os
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(clnn.__file__).resolve().parent.parent))
+    cmd = f'"{sys.executable}" -m clnn {command} --device {device.spec}'
+    r = subprocess.run(["bash", "-c", f'{cmd} | head -1; echo "status ${{PIPESTATUS[0]}}" >&2'],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert len(r.stdout.splitlines()) == 1
+    assert r.stderr.strip() in ("status 0", "status 141"), r.stderr  # 0: all written in time
+    p = subprocess.Popen([sys.executable, "-m", "clnn", command, "--device", device.spec],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # nobody reads: the first write fails
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 141 and err == "", err
+
+
+@pytest.mark.timing
+def test_bench_gemv_quick_runs_less(device, tmp_path):
+    """--quick: op N only, the odd shapes without the raw/floor contenders, one new process
+    for the first call (the caches filled in-process); the full run is unchanged (its case
+    list is checked in test_gemv.py)."""
+    out = tmp_path / "q.json"
+    r = _cli("bench", "gemv", "--device", device.spec, "--quick", "--sizes", "64", "--settle",
+             "0", "--json", str(out))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    data = json.loads(out.read_text())
+    assert data["quick"] and data["repeat"] == 3
+    assert [(c["m"], c["n"], c["layout"], c["op"]) for c in data["cases"]] == [
+        (m, n, lay, "N") for m, n in [(64, 64), (1023, 1025), (10007, 3), (3, 10007)]
+        for lay in ("row", "col")]
+    assert all(c["correct"] and "floor_gbs" not in c for c in data["cases"])
+    assert data["first_call"]["cold_first_mv_s"] is None
+    assert data["first_call"]["first_mv_s"] > 0 and "the read floor" not in r.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -105,3 +106,58 @@ def test_bad_files(rt, tmp_path, kind):
         clnn.load(path, rt)
     assert isinstance(e.value, clnn.ClnnError)
     assert str(path) in str(e.value)
+    assert "allow_pickle" not in str(e.value)  # load has no such option
+
+
+@pytest.mark.parametrize("kind", ["text", "npy", "empty", "folder"])
+def test_not_npz_files_say_what_they_are(rt, tmp_path, kind):
+    path = tmp_path / "net.npz"
+    if kind == "text":
+        path.write_text("hello, world\n")
+        why = "not a .npz file (it starts with b'hello, w')"
+    elif kind == "npy":
+        np.save(path.with_suffix(".npy"), np.arange(3))
+        path = path.with_suffix(".npy")
+        why = "a .npy file"
+    elif kind == "empty":
+        path.write_bytes(b"")
+        why = "it is empty"
+    else:
+        path.mkdir()
+        why = "it is a folder"
+    with pytest.raises(NetworkFileError) as e:
+        clnn.load(path, rt)
+    assert why in str(e.value) and str(path) in str(e.value)
+    assert "pickle" not in str(e.value)
+
+
+def test_save_into_a_missing_folder_names_the_path(rt, tmp_path):
+    net = make(rt)
+    path = tmp_path / "missing" / "net.npz"
+    with pytest.raises(NetworkFileError) as e:
+        net.save(path)
+    msg = str(e.value)
+    assert str(path) in msg and "does not exist" in msg
+    assert ".clnn-" not in msg and ".tmp" not in msg  # never the temporary file
+    with pytest.raises(NetworkFileError, match="is a folder"):
+        net.save(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    net.release()
+
+
+def test_saved_file_permissions_follow_umask_and_old_file(rt, tmp_path):
+    net = make(rt)
+    path = tmp_path / "net.npz"
+    old = os.umask(0o022)
+    try:
+        net.save(path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644  # as open(path, "wb") gives
+        os.chmod(path, 0o640)
+        os.umask(0o077)
+        net.save(path)  # replacing keeps the file's mode
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+        net.save(tmp_path / "new.npz")
+        assert stat.S_IMODE(os.stat(tmp_path / "new.npz").st_mode) == 0o600
+    finally:
+        os.umask(old)
+    net.release()

@@ -281,3 +281,84 @@ def test_epoch_gate_opens_on_exception(rt):
     np.testing.assert_array_equal(y.to_numpy(), [3.0, 7.0])
     for arr in (a, x, y):
         arr.release()
+
+
+# ---- divergence -------------------------------------------------------------------------------
+def _diverging(rt, dtype=np.float32):
+    """A relu regression that SGD(10.0) drives to an infinite loss within a few epochs."""
+    x = np.random.default_rng(0).normal(size=(64, 3))
+    y = x @ np.array([[1.0], [2.0], [3.0]])
+    return Network(rt, [Dense(3, 8, "relu"), Dense(8, 1)], dtype=dtype, seed=0), x, y
+
+
+def test_divergence_stops_fit_and_rewinds_the_weights(rt, dtype):
+    net, x, y = _diverging(rt, dtype)
+    starts = [net.params.to_numpy()]  # the weights at the start of each epoch
+    with pytest.raises(clnn.nn.DivergenceError) as e:
+        net.fit(x, y, epochs=20, optimizer=clnn.optim.SGD(10.0), verbose=False,
+                on_epoch=lambda ep, logs: starts.append(net.params.to_numpy()))
+    err = e.value
+    assert isinstance(err, clnn.ClnnError)
+    hist = err.history
+    assert len(hist["loss"]) == err.epoch + 1 == len(starts)  # on_epoch skipped that epoch
+    assert not np.isfinite(hist["loss"][-1]) and np.isfinite(hist["loss"][:-1]).all()
+    msg = str(err)
+    assert f"epoch {err.epoch + 1} of 20" in msg and "smaller" in msg
+    assert "learning rate (10)" in msg and "on_divergence='continue'" in msg
+    # the weights at the start of the diverged epoch (the end of the last finite one)
+    w = net.params.to_numpy()
+    assert np.isfinite(w).all()
+    np.testing.assert_array_equal(w, starts[err.epoch])
+    assert f"start of epoch {err.epoch + 1}" in msg
+    # the network still works on the rewound weights
+    assert np.isfinite(net.predict(x)).all() and np.isfinite(net.evaluate(x, y)["loss"])
+    net.release()
+
+
+def test_divergence_continue_keeps_training(rt):
+    net, x, y = _diverging(rt)
+    h = net.fit(x, y, epochs=4, optimizer=clnn.optim.SGD(10.0), verbose=False,
+                on_divergence="continue")
+    assert len(h["loss"]) == 4 and not np.isfinite(h["loss"][-1])
+    with pytest.raises(clnn.OperandError, match="on_divergence"):
+        net.fit(x, y, epochs=1, verbose=False, on_divergence="ignore")
+    net.release()
+
+
+def test_divergence_rewinds_past_a_diverged_start():
+    """When the weights at the start of the diverged epoch already hold NaN (the previous
+    epoch's last step diverged), the rewind goes back one more epoch."""
+    from clnn.nn.network import History, _divergence_error
+
+    class Params:
+        def set(self, w):
+            self.w = w
+
+    class Net:
+        params = Params()
+
+    hist = History("rmse", False)
+    hist["lr"].append(0.5)
+    good = np.ones(4)
+    err = _divergence_error(Net(), [np.array([1.0, np.nan, 0, 0]), good], 3, 9,
+                            float("nan"), hist)
+    assert Net.params.w is good and "start of epoch 3" in str(err) and err.epoch == 3
+    err = _divergence_error(Net(), [np.full(2, np.inf)], 0, 9, float("inf"), hist)
+    assert "every saved copy had diverged" in str(err)
+
+
+def test_use_after_release_names_the_network_and_runtime(device):
+    x, y = blobs(20)
+    with clnn.Runtime(device.spec) as rt:
+        net = classifier(rt)
+    for call in (lambda: net.fit(x, y, verbose=False), lambda: net.predict(x),
+                 lambda: net.evaluate(x, y), lambda: net.save("never.npz")):
+        with pytest.raises(clnn.ReleasedError) as e:
+            call()
+        msg = str(e.value)
+        assert "runtime of this network was released" in msg and "Vector" not in msg
+    with clnn.Runtime(device.spec) as rt:
+        net = classifier(rt)
+        net.release()
+        with pytest.raises(clnn.ReleasedError, match="this network was released"):
+            net.fit(x, y, verbose=False)

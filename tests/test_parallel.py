@@ -253,3 +253,27 @@ def test_a_replica_that_drifts_is_brought_back(rt, device):
         assert np.array_equal(twin.params.to_numpy(), net.params.to_numpy())
         _check_replicas(workers, None, stats)
         assert stats["resyncs"] == 1
+
+
+def test_divergence_stops_data_parallel_fit_and_rewinds(rt, device):
+    """As in Network.fit: a NaN/Inf epoch loss raises DivergenceError with the weights of the
+    diverged epoch's start; on_divergence="continue" trains on."""
+    x = np.random.default_rng(0).normal(size=(64, 3))
+    y = x @ np.array([[1.0], [2.0], [3.0]])
+    net = Network(rt, [Dense(3, 8, "relu"), Dense(8, 1)], seed=0)
+    starts = [net.params.to_numpy()]
+    with clnn.Runtime(device) as r2:
+        with pytest.raises(clnn.nn.DivergenceError) as e:
+            net.fit(x, y, epochs=20, optimizer=clnn.optim.SGD(10.0), verbose=False,
+                    devices=[rt, r2], on_epoch=lambda ep, logs: starts.append(
+                        net.params.to_numpy()))
+        err = e.value
+        assert len(err.history["loss"]) == err.epoch + 1 == len(starts)
+        assert not np.isfinite(err.history["loss"][-1]) and "epoch" in str(err)
+        np.testing.assert_array_equal(net.params.to_numpy(), starts[err.epoch])
+        h = net.fit(x, y, epochs=2, optimizer=clnn.optim.SGD(10.0), verbose=False,
+                    devices=[rt, r2], on_divergence="continue")
+        assert len(h["loss"]) == 2
+        with pytest.raises(clnn.OperandError, match="on_divergence"):
+            net.fit(x, y, devices=[rt, r2], on_divergence=False)
+    net.release()

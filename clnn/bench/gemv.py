@@ -55,6 +55,7 @@ from .timing import (
 
 SIZES = (256, 512, 1024, 2048, 4096, 8192)
 QUICK_SIZES = (256, 1024, 4096)
+QUICK_REPEAT = 3
 ODD = ((1023, 1025), (10007, 3), (3, 10007))
 TARGET_SIZES = (4096, 8192)
 TARGET_RATIO = {"float32": 0.9, "float64": 0.8}
@@ -104,15 +105,18 @@ __kernel void readsum(__global const float* restrict a, __global float* restrict
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     """Options of ``clnn bench gemv`` (``--device`` is added by the CLI)."""
     parser.add_argument("--quick", action="store_true",
-                        help="sizes 256, 1024, 4096, float32 only, fewer repeats (< 1 minute)")
+                        help="a smoke run in under a minute: sizes 256, 1024, 4096 and the odd "
+                             "shapes, untransposed (op N) only, float32 only, "
+                             f"{QUICK_REPEAT} rounds everywhere, without the raw/floor table")
     parser.add_argument("--json", metavar="FILE", help="also write every number to FILE")
     parser.add_argument("--dtype", choices=["float32", "float64", "all"], default=None,
                         help="element types (default: all the device has; float32 if --quick)")
     parser.add_argument("--sizes", type=lambda s: tuple(int(v) for v in s.split(",")),
                         default=None, help="comma-separated square sizes, e.g. 1024,4096")
     parser.add_argument("--repeat", type=int, default=None,
-                        help="interleaved runs per case (median; default 9, quick 5, and 15 "
-                             "for the cases with a target; given, it holds for every case)")
+                        help="interleaved runs per case (median; default 9, and 15 for the "
+                             f"cases with a target; quick {QUICK_REPEAT} for all; given, it "
+                             "holds for every case)")
     parser.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
                         help=f"idle seconds before each timed run (default {SETTLE_S}: "
                              "OpenBLAS's threads spin that long after a call)")
@@ -284,11 +288,15 @@ def _raw_runner(rt, y, batch: int) -> Optional[Callable[[], None]]:
 
 
 def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bool,
-          repeat: int, rng, settle: float = SETTLE_S, square: int = 0) -> dict:
+          repeat: int, rng, settle: float = SETTLE_S, square: int = 0,
+          floor: bool = True, squares: Optional[dict] = None) -> dict:
     """Time clnn and numpy on op(A) @ x where A is stored m x n in ``layout``. With
     ``square``, clnn on a ``square`` x ``square`` matrix of the same dtype, layout and op is
     timed in the same rounds, and ``"square_ratio"`` is the median over the rounds of this
-    shape's GB/s over the square's (the odd-shape target, measured side by side)."""
+    shape's GB/s over the square's (the odd-shape target, measured side by side); with
+    ``floor`` too, a launch-bound shape is also timed raw and beside the read floor.
+    ``squares`` (a dict) keeps the square's operands for the next case of the same dtype,
+    layout and op instead of making new ones; the caller releases them."""
     import clnn
 
     A, opA, x, a, op, xv, y = _operands(rt, rng, m, n, dtype, layout, trans)
@@ -308,10 +316,16 @@ def _case(rt, ref: _Ref, m: int, n: int, dtype: np.dtype, layout: str, trans: bo
 
         contenders = {"clnn": run_clnn, "numpy": run_numpy}
         if square:
-            sq = _operands(rt, rng, square, square, dtype, layout, trans)
-            held += [sq[3], sq[5], sq[6]]
+            key = (square, dtype.name, layout, trans)
+            sq = squares.get(key) if squares is not None else None
+            if sq is None:
+                sq = _operands(rt, rng, square, square, dtype, layout, trans)
+                if squares is not None:
+                    squares[key] = sq
+                else:
+                    held += [sq[3], sq[5], sq[6]]
             contenders["square"], sq_batch = _clnn_runner(rt.queue, sq[4], sq[5], sq[6])
-            if A.nbytes <= FLOOR_MAX_BYTES:
+            if floor and A.nbytes <= FLOOR_MAX_BYTES:
                 contenders["floor"] = ref.read_runner(a._owner._buf, A.nbytes, batch)
                 raw = _raw_runner(rt, y, batch)
                 if raw is not None:
@@ -416,13 +430,15 @@ print(t1 - t0, t3 - t2, t3 - t1)
 """
 
 
-def _first_call(spec: str) -> dict:
-    """Run a fresh process twice; the second one's first mv is timed (on-disk caches)."""
+def _first_call(spec: str, runs: int = 2) -> dict:
+    """Run a fresh process twice; the second one's first mv is timed (on-disk caches). With
+    ``runs=1`` the caller has filled the caches itself (:func:`_fill_first_call_caches`) and
+    one process is run and timed."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     outs = []
-    for _ in range(2):
+    for _ in range(runs):
         r = subprocess.run([sys.executable, "-c", _FIRST, spec], capture_output=True,
                            text=True, env=env, timeout=300)
         if r.returncode != 0:
@@ -430,7 +446,17 @@ def _first_call(spec: str) -> dict:
         outs.append([float(v) for v in r.stdout.split()])
     imp, first, with_rt = outs[-1]
     return {"import_s": imp, "first_mv_s": first, "runtime_and_first_mv_s": with_rt,
-            "cold_first_mv_s": outs[0][1], "max": FIRST_CALL_MAX}
+            "cold_first_mv_s": outs[0][1] if runs > 1 else None, "max": FIRST_CALL_MAX}
+
+
+def _fill_first_call_caches(rt) -> None:
+    """The ``mv`` of :data:`_FIRST` on ``rt``: its kernel goes to the on-disk caches, as the
+    untimed first process of :func:`_first_call` would put it there."""
+    import clnn
+
+    with rt.matrix(np.ones((64, 64), np.float32)) as a, \
+            rt.vector(np.ones(64, np.float32)) as x:
+        assert clnn.mv(a, x).to_numpy()[0] == 64
 
 
 def _fmt(v: float, digits: int = 1) -> str:
@@ -444,7 +470,7 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
     from .. import tuning
 
     quick = bool(getattr(args, "quick", False))
-    repeat = args.repeat or (5 if quick else 9)
+    repeat = args.repeat or (QUICK_REPEAT if quick else 9)
     sizes = args.sizes or (QUICK_SIZES if quick else SIZES)
     rng = np.random.default_rng(0)
     t_start = time.perf_counter()
@@ -467,23 +493,34 @@ def run(args: argparse.Namespace, name: str = "gemv") -> int:
         ref = _Ref(rt)
         cases = []
         odd_square = ODD_SQUARE if ODD_SQUARE in sizes else max(sizes)
-        target_rep = args.repeat or max(repeat, TARGET_REPEAT)
+        # --quick: every case takes the quick rounds, op N only, the odd shapes without the
+        # raw/floor contenders (a run's time is these rounds: each timed run follows --settle
+        # and WARM_S of untimed runs), and the odd shapes share their square's operands
+        target_rep = args.repeat or (repeat if quick else max(repeat, TARGET_REPEAT))
+        ops = (False,) if quick else (False, True)
+        squares: Optional[dict] = {} if quick else None
         for dt in dtypes:
             for s in sizes:
                 for layout in ("row", "col"):
-                    for trans in (False, True):
+                    for trans in ops:
                         rep = target_rep if s in TARGET_SIZES else repeat
                         cases.append(_case(rt, ref, s, s, np.dtype(dt), layout, trans,
                                            rep, rng, args.settle))
             for (m, n) in ODD:
                 for layout in ("row", "col"):
-                    for trans in (False, True):
+                    for trans in ops:
                         cases.append(_case(rt, ref, m, n, np.dtype(dt), layout, trans,
                                            target_rep, rng, args.settle,
-                                           square=odd_square))
-        over = _overhead(rt, ref, max(repeat, 9), args.settle)
+                                           square=odd_square, floor=not quick,
+                                           squares=squares))
+        for sq in (squares or {}).values():
+            for h in (sq[3], sq[5], sq[6]):
+                h.release()
+        over = _overhead(rt, ref, repeat if quick else max(repeat, 9), args.settle)
+        if quick and not args.no_first_call:
+            _fill_first_call_caches(rt)  # then one new process, not two
     first = None if args.no_first_call else _first_call(getattr(args, "device", None)
-                                                        or dev.spec)
+                                                        or dev.spec, 1 if quick else 2)
     # ---- targets ----------------------------------------------------------------------------
     for c in cases:
         c["target"], c["pass"] = "", None

@@ -27,7 +27,8 @@ __all__ = ["learning_curves"]
 def learning_curves(history: Mapping[str, Sequence[float]], path: str, title: str,
                     metric: Optional[str] = None, log_loss: bool = True) -> None:
     """Write a PNG with the loss (and ``metric``) per epoch, train and validation, to
-    ``path`` (atomically: a temporary file renamed over it)."""
+    ``path`` (atomically: a temporary file renamed over it, with the permissions a plain
+    ``open(path, "wb")`` gives: those of the file it replaces, or 0o666 less the umask)."""
     panels = ["loss"] + ([metric] if metric else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     for ax, key in zip(axes[0], panels):

@@ -10,6 +10,7 @@ Example:
     (2, 3)
 """
 
+from ..errors import DivergenceError
 from . import activations, init, losses
 from .activations import ACTIVATIONS
 from .io import NetworkFileError, load
@@ -18,4 +19,4 @@ from .losses import DataError
 from .network import History, Network
 
 __all__ = ["Dense", "Network", "History", "load", "ACTIVATIONS", "DataError",
-           "NetworkFileError", "activations", "init", "losses"]
+           "NetworkFileError", "DivergenceError", "activations", "init", "losses"]

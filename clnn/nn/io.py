@@ -34,12 +34,22 @@ VERSION = 1
 
 
 class NetworkFileError(ClnnError, ValueError):
-    """A file that is not a readable clnn network (missing, damaged, foreign or too new)."""
+    """A file that is not a readable clnn network (missing, damaged, foreign or too new), or
+    a path a network cannot be saved to (its folder does not exist)."""
 
 
 def save(net, path: Any) -> None:
-    """Write ``net`` (architecture and weights) to ``path`` atomically."""
+    """Write ``net`` (architecture and weights) to ``path`` atomically, with the permissions
+    ``open(path, "wb")`` would give (those of the file it replaces, or 0o666 less the umask).
+    A missing folder raises :class:`NetworkFileError` naming ``path``; other ``OSError`` errors
+    (no permission, disk full) name ``path`` too and leave any old file intact."""
     path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise NetworkFileError(f"cannot save a clnn network to {path!r}: it is a folder")
+    if not os.path.isdir(folder):
+        raise NetworkFileError(f"cannot save a clnn network to {path!r}: the folder "
+                               f"{folder!r} does not exist")
     arrays = {"clnn_format": np.array(FORMAT), "clnn_version": np.array(VERSION),
               "config": np.array(json.dumps(net.config()))}
     for i, layer in enumerate(net.layers):
@@ -47,6 +57,18 @@ def save(net, path: Any) -> None:
         arrays[f"layer{i}.bias"] = layer.bias.to_numpy()
     with atomic_write(path, "wb") as f:
         np.savez(f, **arrays)
+
+
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06")  # a .npz is a zip archive (empty: end record only)
+
+
+def _what(head: bytes) -> str:
+    """What a file that is not a zip archive seems to be, from its first bytes."""
+    if not head:
+        return "it is empty"
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a .npy file: one array, not a saved network"
+    return f"it starts with {head!r}"
 
 
 def _bad(path: str, why: str) -> NetworkFileError:
@@ -61,12 +83,25 @@ def load(path: Any, runtime, dtype: Any = None):
 
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            files = dict((k, z[k]) for k in z.files)
+        with open(path, "rb") as f:
+            head = f.read(8)
     except FileNotFoundError:
         raise _bad(path, "no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise _bad(path, f"not a .npz file ({type(e).__name__}: {e})") from None
+    except IsADirectoryError:
+        raise _bad(path, "it is a folder") from None
+    except OSError as e:
+        raise _bad(path, f"it cannot be read ({e.strerror or e})") from None
+    if not head.startswith(_ZIP):
+        raise _bad(path, "it is not a .npz file (" + _what(head) + ")")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = dict((k, z[k]) for k in z.files)
+    except ValueError as e:
+        if "pickle" in str(e):  # an object array: clnn never writes one, nor loads one
+            raise _bad(path, "it holds Python objects (an object array), not numbers") from None
+        raise _bad(path, f"it is a damaged .npz file ({e})") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise _bad(path, f"it is a damaged .npz file ({type(e).__name__}: {e})") from None
     if not isinstance(files, dict) or "clnn_format" not in files:
         raise _bad(path, "it is not a clnn network file (no clnn_format entry)")
     if str(files["clnn_format"]) != FORMAT:

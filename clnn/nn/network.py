@@ -42,7 +42,13 @@ import pyopencl as cl
 
 from .. import checks, transfer
 from ..array import Array, Matrix, Vector, as_dtype
-from ..errors import OperandError, RuntimeMismatchError, ShapeError
+from ..errors import (
+    DivergenceError,
+    OperandError,
+    ReleasedError,
+    RuntimeMismatchError,
+    ShapeError,
+)
 from ..gemv import mv
 from . import activations
 from . import init as _init
@@ -368,6 +374,7 @@ class Network:
         self._vws: Optional[_VectorWorkspace] = None
         self._datas: Dict[str, _Data] = {}
         self._vin: Optional[Vector] = None
+        self._snaps: Optional[Vector] = None  # fit's weights at two epoch starts (rewind)
         self._lock = threading.RLock()
         # one parameter buffer, one gradient buffer: layer segments 64-byte aligned
         offs, total = [], 0
@@ -408,8 +415,13 @@ class Network:
 
     def _live(self) -> None:
         """Raise ReleasedError when the network or its runtime was released."""
-        self.params._live()
-        self.grads._live()
+        if self.runtime.released:
+            raise ReleasedError(f"the runtime of this network was released ({self.runtime!r}), "
+                                "and the network with it: make a new clnn.Runtime and build "
+                                "the network again (or clnn.load a saved one)")
+        if self.params._released or self.grads._released:
+            raise ReleasedError("this network was released (net.release() or the end of its "
+                                "with block) and cannot be used")
 
     def __enter__(self) -> Network:
         self._live()
@@ -427,10 +439,10 @@ class Network:
         for d in self._datas.values():
             d.release()
         self._datas.clear()
-        for extra in (self._vws, self._vin):
+        for extra in (self._vws, self._vin, self._snaps):
             if extra is not None:
                 extra.release()
-        self._vws = self._vin = None
+        self._vws = self._vin = self._snaps = None
         self.params.release()
         self.grads.release()
 
@@ -748,7 +760,8 @@ class Network:
             verbose: bool = True, shuffle: bool = True,
             seed: Union[int, np.random.Generator, None] = None,
             on_epoch: Optional[Callable[[int, dict], Any]] = None,
-            devices: Optional[Sequence[Any]] = None, comm: Any = None) -> History:
+            devices: Optional[Sequence[Any]] = None, comm: Any = None,
+            on_divergence: str = "raise") -> History:
         """Train with mini-batches; returns the :class:`History`.
 
         Each epoch shuffles the samples (from the network's seeded generator, or ``seed``),
@@ -756,6 +769,15 @@ class Network:
         reads the per-sample losses back once. ``optimizer`` defaults to SGD(0.01, momentum
         0.9). ``verbose`` shows a tqdm bar (only when stderr is a terminal and tqdm is
         installed). ``on_epoch(epoch, logs)`` is called after each epoch.
+
+        Divergence: when an epoch's mean training loss is NaN or infinite, ``fit`` raises
+        :class:`clnn.nn.DivergenceError` (``on_divergence="raise"``, the default) after
+        rewinding the weights to where they were at the start of that epoch, the end of the
+        last finite one (or, when those already hold a NaN or infinity because the previous
+        epoch's last step diverged, to the start of the previous epoch). The optimizer's own
+        state (momentum, Adam moments) is not rewound: go on with a new optimizer and a
+        smaller learning rate. ``on_divergence="continue"`` trains on and records the NaN
+        losses in the history. The loss is checked where it is read, once per epoch.
 
         Data-parallel: ``devices`` (runtimes or device specs, the network's own among them)
         and/or ``comm`` (a :class:`clnn.distributed.Communicator`: MPI ranks) split every
@@ -767,11 +789,13 @@ class Network:
             from ..parallel import fit_data_parallel
 
             return fit_data_parallel(self, x, y, epochs, batch_size, optimizer, validation,
-                                     verbose, shuffle, seed, on_epoch, devices, comm)
+                                     verbose, shuffle, seed, on_epoch, devices, comm,
+                                     on_divergence)
 
         # ---- every check before any device work ----
         xh, yh, val, epochs, batch_size, optimizer = self._fit_args(
             x, y, validation, epochs, batch_size, optimizer)
+        guard = _divergence_guard(on_divergence)
         rng = self._rng if seed is None else (
             seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
         if on_epoch is not None and not callable(on_epoch):
@@ -787,8 +811,14 @@ class Network:
         with self._lock:
             ws = self._workspace(B, True)
             data = self._data("train", n)
-            vdata = None
+            vdata = snaps = None
             try:
+                if guard:
+                    # the weights at the start of the last two epochs, for the rewind
+                    if self._snaps is None:
+                        self._snaps = self.runtime.vector(2 * len(self.params),
+                                                          dtype=self.dtype)
+                    snaps = self._snaps
                 if val is not None:
                     vdata = self._data("val", len(val[0]))
                     vdata.upload(*val)
@@ -804,6 +834,8 @@ class Network:
                         data.shuffle(perm.astype(self.dtype))
                     else:
                         data.upload(np.ascontiguousarray(xh[perm]), np.ascontiguousarray(yh[perm]))
+                    if snaps is not None:
+                        _snapshot(self.params, snaps, epoch % 2)
                     with rt._lock, _gate(rt):
                         for s in range(steps):
                             p = full if s < steps - 1 else last
@@ -818,6 +850,8 @@ class Network:
                     logs["lr"] = lr
                     for key in hist:
                         hist[key].append(logs[key])
+                    if guard and not np.isfinite(logs["loss"]):
+                        raise _diverged(self, snaps, epoch, epochs, logs["loss"], hist)
                     if bar is not None:
                         bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "lr"},
                                         refresh=False)
@@ -866,6 +900,54 @@ class _VectorWorkspace:
 
     def release(self) -> None:
         self.vec.release()
+
+
+ON_DIVERGENCE = ("raise", "continue")
+
+
+def _divergence_guard(on_divergence: Any) -> bool:
+    """Whether fit checks each epoch's loss (``on_divergence`` is checked first)."""
+    if on_divergence not in ON_DIVERGENCE:
+        raise OperandError(f"fit: on_divergence must be 'raise' or 'continue', got "
+                           f"{on_divergence!r}")
+    return on_divergence == "raise"
+
+
+def _snapshot(params: Vector, snaps: Vector, slot: int) -> None:
+    """Enqueue a copy of the weights into half ``slot`` of ``snaps`` (device to device)."""
+    size = params.n * params.dtype.itemsize
+    with params.runtime._lock:
+        cl.enqueue_copy(params.runtime.queue, snaps._owner._buf, params._owner._buf,
+                        byte_count=size, src_offset=params.offset * params.dtype.itemsize,
+                        dst_offset=(snaps.offset + slot * params.n) * params.dtype.itemsize)
+
+
+def _divergence_error(net: Network, starts: Sequence[np.ndarray], epoch: int, epochs: int,
+                      loss: float, hist: History) -> DivergenceError:
+    """The error for an epoch whose loss is not finite, after putting back the first of
+    ``starts`` (the weights at the start of this epoch, then of the one before) that holds
+    no NaN or infinity."""
+    back = "they hold NaN or infinity: every saved copy had diverged"
+    for k, w in enumerate(starts):
+        if np.isfinite(w).all():
+            net.params.set(w)
+            back = f"they are as they were at the start of epoch {epoch + 1 - k}"
+            break
+    lr = hist["lr"][-1] if hist["lr"] else None
+    rate = f" ({lr:.3g})" if isinstance(lr, (int, float)) else ""
+    return DivergenceError(
+        f"fit: training diverged: the mean training loss is {loss} in epoch {epoch + 1} of "
+        f"{epochs}; the learning rate{rate} is probably too large: try a smaller one (a "
+        f"tenth) with a new optimizer. The weights were rewound: {back}. "
+        "fit(..., on_divergence='continue') trains on regardless.",
+        epoch=epoch, loss=loss, history=hist)
+
+
+def _diverged(net: Network, snaps: Vector, epoch: int, epochs: int, loss: float,
+              hist: History) -> DivergenceError:
+    both = snaps.to_numpy().reshape(2, -1)
+    starts = [both[epoch % 2]] + ([both[(epoch - 1) % 2]] if epoch else [])
+    return _divergence_error(net, starts, epoch, epochs, loss, hist)
 
 
 @contextlib.contextmanager

@@ -7,8 +7,14 @@ releases every view of it; any later use raises :class:`clnn.ReleasedError`.
 
 Views never copy: ``v.subvector(off, n, stride)`` / ``v[i:j:k]``, ``a.submatrix(i, j, m, n)`` /
 ``a[i0:i1, j0:j1]``, ``a.row(i)``, ``a.col(j)`` (a strided vector when the layout makes it so),
-``a.T`` and ``a.as_vector()``. Writing through a view changes the parent. A view that would
-reach outside its parent raises :class:`clnn.ShapeError`.
+``a.T`` and ``a.as_vector()``, and ``a[i]`` (row i). Writing through a view changes the
+parent. A view that would reach outside its parent raises :class:`clnn.ShapeError`; views
+need positive steps (``v[::-1]`` raises it too).
+
+An integer per axis reads one element as a Python float (``v[-1]``, ``a[i, j]``); iterating a
+vector reads it once, iterating a matrix gives its rows. The Python operators (``a @ b``,
+``x + y``, ``v += w``, ``x == y``, ...) and assignment (``v[2:5] = 0``, ``a[1] = w``) are
+declared here and computed on the device by :mod:`clnn.operators`.
 
 Example:
     >>> import clnn
@@ -154,6 +160,26 @@ def _inexact_int(arr: np.ndarray, dt: np.dtype) -> Optional[int]:
     return int(big[np.argmax(inexact)])
 
 
+def _ops():
+    """:mod:`clnn.operators`, imported at first use (it imports the kernels, which import
+    this module)."""
+    from . import operators
+
+    return operators
+
+
+def _is_index(k: Any) -> bool:
+    return isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_))
+
+
+def _element(k: Any, length: int, what: str) -> int:
+    """An integer index (negative counts from the end) checked against ``length``."""
+    i = int(k)
+    if not -length <= i < length:
+        raise ShapeError(f"{what}: index {i} is out of range for length {length}")
+    return i + length if i < 0 else i
+
+
 def _index(v: Any, what: str) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise ShapeError(f"{what} {v!r} is not an integer")
@@ -163,11 +189,13 @@ def _index(v: Any, what: str) -> int:
 def _slice(key: Any, length: int, what: str) -> tuple:
     """(start, count, step) of a slice over ``length`` elements; positive steps only."""
     if not isinstance(key, slice):
-        raise OperandError(f"{what}: index {key!r} is not a slice; clnn views are taken with "
-                           "slices (v[i:i+1] is a 1-element view; read values with to_numpy())")
+        raise OperandError(f"{what}: index {key!r} is not an integer, a slice or ...; for "
+                           "fancy or boolean indexing read the values with .to_numpy()")
     start, stop, step = key.indices(length)
     if step <= 0:
-        raise ShapeError(f"{what}: slice step {step} must be positive")
+        raise ShapeError(f"{what}: slice step {step}: clnn views need a positive step (the "
+                         "kernels take positive strides); for a reversed copy use "
+                         "rt.vector(v.to_numpy()[::-1])")
     count = len(range(start, stop, step))
     if count < 1:
         raise ShapeError(f"{what}: slice {key!r} of {length} elements is empty")
@@ -459,7 +487,122 @@ class Array:
             return f"<{head}: {vals}>"
         return f"<{head}>"
 
-    # subclasses provide: shape, size, to_numpy, set, _describe
+    # ---- operators (numpy's meaning, on the device: clnn/operators.py) ---------------------
+    __hash__ = None  # == compares elements, as in numpy: arrays are not dict keys
+    __array_ufunc__ = None  # numpy defers: np.float32(2) * v and x_np + v call the methods below
+
+    def __matmul__(self, other: Any) -> Any:
+        return _ops().matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Any:
+        return _ops().matmul(self, other, reflected=True)
+
+    def __add__(self, other: Any) -> Any:
+        return _ops().binary("add", self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return _ops().binary("add", self, other, reflected=True)
+
+    def __iadd__(self, other: Any) -> Any:
+        return _ops().binary("add", self, other, inplace=True)
+
+    def __sub__(self, other: Any) -> Any:
+        return _ops().binary("sub", self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return _ops().binary("sub", self, other, reflected=True)
+
+    def __isub__(self, other: Any) -> Any:
+        return _ops().binary("sub", self, other, inplace=True)
+
+    def __mul__(self, other: Any) -> Any:
+        return _ops().binary("mul", self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return _ops().binary("mul", self, other, reflected=True)
+
+    def __imul__(self, other: Any) -> Any:
+        return _ops().binary("mul", self, other, inplace=True)
+
+    def __truediv__(self, other: Any) -> Any:
+        return _ops().binary("div", self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return _ops().binary("div", self, other, reflected=True)
+
+    def __itruediv__(self, other: Any) -> Any:
+        return _ops().binary("div", self, other, inplace=True)
+
+    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+        return _ops().binary("eq", self, other)
+
+    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+        return _ops().binary("ne", self, other)
+
+    def __lt__(self, other: Any) -> Any:
+        return _ops().binary("lt", self, other)
+
+    def __le__(self, other: Any) -> Any:
+        return _ops().binary("le", self, other)
+
+    def __gt__(self, other: Any) -> Any:
+        return _ops().binary("gt", self, other)
+
+    def __ge__(self, other: Any) -> Any:
+        return _ops().binary("ge", self, other)
+
+    def __neg__(self) -> Any:
+        return _ops().unary("neg", self)
+
+    def __pos__(self) -> Any:
+        return _ops().unary("pos", self)
+
+    def __abs__(self) -> Any:
+        return _ops().unary("abs", self)
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise OperandError(
+                f"the truth value of {self._describe()} ({self.size} elements) is ambiguous; "
+                "use (x == y).to_numpy().all() or .any()")
+        return bool(self._read_at(self.offset))
+
+    def __contains__(self, value: Any) -> bool:
+        return value in self.to_numpy()
+
+    # ---- element access -------------------------------------------------------------------
+    def _read_at(self, off: int) -> float:
+        """The element at ``off`` (elements, in the owner's buffer) as a Python float."""
+        host = np.empty(1, self.dtype)
+        rt = self.runtime
+        with rt._lock:
+            self._live()
+            transfer.read(rt.queue, host, self._owner._buf, off * self.itemsize)
+        return float(host[0])
+
+    def _write_at(self, off: int, value: float) -> None:
+        rt = self.runtime
+        with rt._lock:
+            self._live()
+            cl.enqueue_copy(rt.queue, self._owner._buf, np.array([value], self.dtype),
+                            dst_offset=off * self.itemsize, is_blocking=True)
+
+    def _resolve(self, key: Any, op: str) -> Any:
+        """The element offset (an int) or the view that ``self[key]`` names."""
+        raise NotImplementedError
+
+    def __getitem__(self, key: Any) -> Any:
+        """An integer index per axis reads one element as a Python float (``v[-1]``,
+        ``a[i, j]``); slices, a row index (``a[i]``) and ``...`` give views (no copy)."""
+        target = self._resolve(key, f"{type(self).__name__}[]")
+        return self._read_at(target) if isinstance(target, int) else target
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """Write one element, or through a view from a scalar, a clnn array or host data
+        (see :func:`clnn.operators.setitem`)."""
+        _ops().setitem(self, key, value)
+
+    # subclasses provide: shape, size, to_numpy, set, _describe, _resolve, __iter__
 
 
 class Vector(Array):
@@ -558,9 +701,20 @@ class Vector(Array):
         return Vector(self.runtime, n, self.dtype, owner=self._owner,
                       offset=self.offset + offset * self.stride, stride=self.stride * stride)
 
-    def __getitem__(self, key: Any) -> Vector:
-        start, count, step = _slice(key, self.n, "Vector[]")
+    def _resolve(self, key: Any, op: str) -> Any:
+        self._live()
+        if isinstance(key, tuple) and len(key) == 1:
+            key = key[0]
+        if _is_index(key):
+            return self.offset + _element(key, self.n, op) * self.stride
+        if key is Ellipsis:
+            return self.subvector(0, self.n)
+        start, count, step = _slice(key, self.n, op)
         return self.subvector(start, count, step)
+
+    def __iter__(self):
+        """The elements as Python floats, from one read."""
+        return iter(self.to_numpy().tolist())
 
 
 def subvector(v: Vector, offset: int, n: int, stride: int = 1) -> Vector:
@@ -729,28 +883,38 @@ class Matrix(Array):
         return Vector(self.runtime, self.m * self.n, self.dtype, owner=self._owner,
                       offset=self.offset)
 
-    def __getitem__(self, key: Any) -> Any:
-        """``a[i0:i1, j0:j1]`` (unit steps) is a submatrix, ``a[i, :]`` a row view and
-        ``a[:, j]`` a column view; all share memory."""
-        if not (isinstance(key, tuple) and len(key) == 2):
-            raise OperandError(f"Matrix[]: index with two slices, a[i0:i1, j0:j1], not {key!r}")
-        ki, kj = key
+    def _resolve(self, key: Any, op: str) -> Any:
+        """``a[i, j]`` is element (i, j); ``a[i0:i1, j0:j1]`` (unit steps) a submatrix,
+        ``a[i]`` / ``a[i, :]`` a row view and ``a[:, j]`` a column view, all sharing memory."""
         self._live()
-        if not isinstance(ki, slice):
-            i = _index(ki, "Matrix[]: row")
-            i = i + self.m if i < 0 else i
-            j0, nj, sj = _slice(kj, self.n, "Matrix[]")
-            return self.row(i).subvector(j0, nj, sj)
-        if not isinstance(kj, slice):
-            j = _index(kj, "Matrix[]: column")
-            j = j + self.n if j < 0 else j
-            i0, ni, si = _slice(ki, self.m, "Matrix[]")
-            return self.col(j).subvector(i0, ni, si)
-        i0, ni, si = _slice(ki, self.m, "Matrix[]")
-        j0, nj, sj = _slice(kj, self.n, "Matrix[]")
+        if not isinstance(key, tuple):
+            key = (key,)
+        if len(key) <= 2 and any(k is Ellipsis for k in key):  # a[...], a[..., j], a[i, ...]
+            key = tuple(slice(None) if k is Ellipsis else k for k in key)
+        if len(key) == 1:
+            key = (key[0], slice(None))
+        if len(key) != 2:
+            raise OperandError(f"{op}: a matrix takes one or two indices (a[i, j], a[i], "
+                               f"a[i0:i1, j0:j1]), not {len(key)}")
+        ki, kj = key
+        if _is_index(ki) and _is_index(kj):
+            return self._at(_element(ki, self.m, op + " row"),
+                            _element(kj, self.n, op + " column"))
+        if _is_index(ki):
+            j0, nj, sj = _slice(kj, self.n, op)
+            return self.row(_element(ki, self.m, op + " row")).subvector(j0, nj, sj)
+        if _is_index(kj):
+            i0, ni, si = _slice(ki, self.m, op)
+            return self.col(_element(kj, self.n, op + " column")).subvector(i0, ni, si)
+        i0, ni, si = _slice(ki, self.m, op)
+        j0, nj, sj = _slice(kj, self.n, op)
         if si != 1 or sj != 1:
-            raise ShapeError("Matrix[]: a submatrix view needs unit slice steps")
+            raise ShapeError(f"{op}: a submatrix view needs unit slice steps")
         return self.submatrix(i0, j0, ni, nj)
+
+    def __iter__(self):
+        """The rows, as vector views (numpy iterates over the first axis)."""
+        return (self.row(i) for i in range(self.m))
 
 
 def submatrix(a: Matrix, i: int, j: int, m: int, n: int) -> Matrix:

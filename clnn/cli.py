@@ -26,6 +26,7 @@ BENCHES = {
     "batch": ("clnn.bench.batch", "a layer on a batch: one mm against one mv per sample"),
     "train": ("clnn.bench.train", "training epochs of the digits network beside numpy"),
     "leaks": ("clnn.bench.leaks", "memory growth while clnn's objects come and go"),
+    "ops": ("clnn.bench.ops", "the Python operators (a @ b, y += x) beside clnn.mm, clnn.axpy"),
 }
 TUNERS = {"gemv": ("clnn.tune", "tune the gemv kernels for this device"),
           "gemm": ("clnn.tune", "tune the gemm kernels for this device")}

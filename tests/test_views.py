@@ -101,10 +101,13 @@ def test_views_out_of_range(rt):
         for f in bad_v + bad_a:
             with pytest.raises(clnn.ShapeError):
                 f()
-        with pytest.raises(clnn.OperandError):
-            v[3]
-        with pytest.raises(clnn.OperandError):
-            a[1]
+        for f in (lambda: v[10], lambda: v[-11], lambda: a[4], lambda: a[0, 5], lambda: a[-5, 0]):
+            with pytest.raises(clnn.ShapeError, match="out of range"):
+                f()
+        for f in (lambda: v[[1, 2]], lambda: v[1.0], lambda: v[True], lambda: a[1, 2, 3],
+                  lambda: a[np.array([0, 1])]):
+            with pytest.raises(clnn.OperandError):
+                f()
 
 
 def test_view_of_released_is_released(rt):
@@ -151,3 +154,140 @@ def test_mv_on_views(rt, dtype, layout, trans, rng):
         m = h[:33, :33] if layout == "row" else h.T[:33, :33]
         assert_close(got, ref_mv(m, h[:33, 0]), dtype, k=33)
 
+
+
+# ---- element access and assignment through views (clnn/operators.py) -------------------------
+class _Reads:
+    """Counts device-to-host reads (``transfer.read``) while active."""
+
+    def __init__(self, monkeypatch):
+        import clnn.array as arr_mod
+
+        self.count = 0
+        real = arr_mod.transfer.read
+
+        def counted(*args, **kw):
+            self.count += 1
+            return real(*args, **kw)
+        monkeypatch.setattr(arr_mod.transfer, "read", counted)
+
+
+@pytest.mark.parametrize("n", [1, 3, 17, 301])
+def test_vector_elements_and_iteration(rt, dtype, n, rng, monkeypatch):
+    h = rng.standard_normal(n).astype(dtype)
+    with rt.vector(h) as v:
+        for i in {0, n - 1, -1, -n, n // 2}:
+            got = v[i]
+            assert type(got) is float and got == float(h[i])
+        assert v[(n - 1,)] == float(h[-1])
+        if n >= 3:
+            assert v[1::2][-1] == float(h[1::2][-1])  # an element of a strided view
+        reads = _Reads(monkeypatch)
+        assert list(v) == h.tolist() and [x for x in v] == h.tolist()
+        assert reads.count == 2  # one read per iteration, not one per element
+        assert v[...].shape == (n,) and v[...].base is v
+
+
+@pytest.mark.parametrize("layout", ["row", "col"])
+def test_matrix_elements_and_iteration(rt, dtype, layout, rng):
+    h, a = _mat(rt, rng, (5, 7), layout, dtype)
+    with a:
+        for i, j in [(0, 0), (4, 6), (-1, -1), (2, -7), (-5, 3)]:
+            assert a[i, j] == float(h[i, j]) and a.T[j, i] == float(h[i, j])
+        assert a[1:4, 2:6][-1, 0] == float(h[3, 2])
+        np.testing.assert_array_equal(a[2].to_numpy(), h[2])  # a[i] is row i, as numpy
+        np.testing.assert_array_equal(a[-1].to_numpy(), h[-1])
+        np.testing.assert_array_equal(a[1:3].to_numpy(), h[1:3])
+        np.testing.assert_array_equal(a[..., 3].to_numpy(), h[:, 3])
+        rows = list(a)  # row views, as numpy iterates over the first axis
+        assert len(rows) == 5 and all(r.is_view and r.base is a for r in rows)
+        np.testing.assert_array_equal(np.array([r.to_numpy() for r in rows]), h)
+        assert [list(r) for r in a.T] == h.T.tolist()
+
+
+def test_vector_assignment(rt, dtype):
+    h = np.arange(12, dtype=np.float64)
+    with rt.vector(h.astype(dtype)) as v, rt.vector(np.full(4, -5, dtype)) as w:
+        allocs = rt.allocations
+        v[0] = 100
+        v[-1] = np.float32(-1.5)
+        v[2:5] = 7  # one fill launch
+        v[5:9] = w  # one copy launch
+        v[1::5] = [10, 20, 30]
+        v[9:11] += 1  # read the view, add in place, set the view to itself
+        v[9:11] *= w[:2]
+        assert rt.allocations == allocs
+        h[0], h[-1], h[2:5], h[5:9], h[1::5] = 100, -1.5, 7, -5, [10, 20, 30]
+        h[9:11] = (h[9:11] + 1) * -5
+        np.testing.assert_array_equal(v.to_numpy(), h)
+        v[3:7] = np.arange(4.0)  # numpy data, and broadcasting from host data
+        v[7:9] = np.array([2.5])
+        h[3:7], h[7:9] = np.arange(4.0), 2.5
+        np.testing.assert_array_equal(v.to_numpy(), h)
+        v[1:] = v[:-1]  # overlapping: numpy's answer (the source is read first)
+        h[1:] = h[:-1].copy()
+        np.testing.assert_array_equal(v.to_numpy(), h)
+        v[...] = 0
+        assert not v.to_numpy().any()
+
+
+@pytest.mark.parametrize("layout", ["row", "col"])
+def test_matrix_assignment(rt, dtype, layout, rng):
+    h, a = _mat(rt, rng, (5, 7), layout, dtype)
+    h = h.astype(np.float64)
+    other_layout = "col" if layout == "row" else "row"
+    hb = rng.standard_normal((2, 3)).astype(dtype)
+    with a, rt.matrix(hb, layout=other_layout) as b, rt.vector(np.arange(7, dtype=dtype)) as r:
+        allocs = rt.allocations
+        a[1:3, :] = 0
+        a[0, 0] = -1
+        a[-1, -1] = 42
+        a[3] = r  # a vector into a row
+        a[:, 6] = 9  # a strided column in "row" layout
+        a[2:4, 1:4] = b  # another layout: transposed on the way
+        a[0:2] = r  # a vector of length n fills every row, as numpy broadcasts
+        a.T[5, 4] = 8  # through a transposed view
+        assert rt.allocations == allocs
+        h[1:3, :], h[0, 0], h[-1, -1], h[3] = 0, -1, 42, np.arange(7)
+        h[:, 6], h[2:4, 1:4], h[0:2], h[4, 5] = 9, hb, np.arange(7), 8
+        np.testing.assert_array_equal(a.to_numpy(), h)
+        a[4] = [1, 2, 3, 4, 5, 6, 7]
+        a[1:3, 2:4] = np.ones((2, 2))
+        a[:, 0] = np.arange(5.0)
+        a[2:5, 4:6] = [7.0, 8.0]  # host data broadcast over rows
+        h[4], h[1:3, 2:4], h[:, 0], h[2:5, 4:6] = np.arange(1, 8), 1, np.arange(5), [7, 8]
+        np.testing.assert_array_equal(a.to_numpy(), h)
+        a[...] = 3
+        assert (a.to_numpy() == 3).all()
+
+
+def test_assignment_refused_before_writing(rt, dtype):
+    with rt.vector(np.zeros(6, dtype)) as v, rt.matrix(np.zeros((3, 4), dtype)) as a:
+        cases = [
+            (lambda: v.__setitem__(0, "a"), clnn.DTypeError),
+            (lambda: v.__setitem__(0, [1, 2]), clnn.OperandError),
+            (lambda: v.__setitem__(0, 1j), clnn.DTypeError),
+            (lambda: v.__setitem__(slice(0, 2), 1e300 if dtype == np.float32 else "x"),
+             clnn.DTypeError),  # a value the dtype cannot hold, as for host data
+            (lambda: v.__setitem__(6, 1), clnn.ShapeError),
+            (lambda: v.__setitem__(slice(0, 3), [1, 2]), clnn.ShapeError),
+            (lambda: v.__setitem__(slice(0, 3), ["a", "b", "c"]), clnn.DTypeError),
+            (lambda: v.__setitem__(slice(0, 3), v[3:5]), clnn.ShapeError),
+            (lambda: v.__setitem__(slice(None, None, -1), 1), clnn.ShapeError),
+            (lambda: v.__setitem__(slice(0, 4), a), clnn.ShapeError),
+            (lambda: v.__setitem__([0, 1], 1), clnn.OperandError),
+            (lambda: a.__setitem__((slice(0, 2), slice(None)), np.ones((3, 4))),
+             clnn.ShapeError),
+            (lambda: a.__setitem__(slice(0, 2), rt.vector(np.ones(3, dtype))),
+             clnn.ShapeError),
+            (lambda: a.__setitem__((0, 4), 1), clnn.ShapeError),
+            (lambda: a.__setitem__((slice(None, None, 2), slice(None)), 1), clnn.ShapeError),
+        ]
+        if rt.device.fp64:
+            other = np.float64 if dtype == np.float32 else np.float32
+            cases.append((lambda: a.__setitem__(0, rt.vector(np.ones(4, other))),
+                          clnn.DTypeError))
+        for f, err in cases:
+            with pytest.raises(err):
+                f()
+        assert not v.to_numpy().any() and not a.to_numpy().any()

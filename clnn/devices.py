@@ -255,6 +255,26 @@ def _parse(spec: str, source: str, devs: list[DeviceInfo]) -> list[tuple[str, li
     return alts
 
 
+def all_matching(spec: str, source: str = "device") -> list[DeviceInfo]:
+    """Every device that the first satisfiable alternative of ``spec`` allows, in listing
+    order (what :func:`select_device` takes the first of); for spreading work over devices.
+    Raises :class:`clnn.DeviceError` when no alternative holds.
+
+    Example:
+        >>> import clnn
+        >>> from clnn.devices import all_matching
+        >>> all_matching("gpu+fp64,cpu")[0].type in ("GPU", "CPU")
+        True
+    """
+    devs = devices()
+    alts = _parse(spec, source, devs)
+    for _text, tests in alts:
+        found = [d for d in devs if all(t(d) for t in tests)]
+        if found:
+            return found
+    raise DeviceError(f"{source} {spec!r} matches no device; {_listing(devs)}")
+
+
 def _match(spec: str, devs: list[DeviceInfo], source: str) -> tuple[DeviceInfo, str]:
     """The device ``spec`` chooses from ``devs``, and a rule naming the spec (and the
     alternative that held, when there are several)."""

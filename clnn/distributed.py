@@ -351,27 +351,22 @@ def _one_line(e: BaseException) -> str:
 
 # ---- devices ------------------------------------------------------------------------------
 def matching_devices(spec: Any = None) -> list:
-    """Every device ``spec`` could mean, for spreading ranks over them: a kind (``"gpu"``)
-    or a name substring gives all matches, ``"P:D"`` or an index exactly one; None gives
-    every GPU, else every CPU, else every device."""
-    from .devices import devices, select_device
+    """Every device ``spec`` could mean, for spreading ranks over them: the devices the first
+    satisfiable alternative of a spec allows (``"gpu"`` or a name part: all matches; ``"P:D"``
+    exactly one; ``"gpu+fp64,cpu"``: every GPU with fp64, else every CPU); an ``int`` or a
+    DeviceInfo exactly one; None gives every GPU, else every CPU, else every device."""
+    from .devices import all_matching, devices, select_device
 
-    devs = devices()
     if spec is None:
+        devs = devices()
         for kind in ("GPU", "CPU"):
             found = [d for d in devs if d.type == kind]
             if found:
                 return found
         return devs
-    if not isinstance(spec, str) or ":" in spec or spec.strip().isdigit():
+    if not isinstance(spec, str):
         return [select_device(spec)]
-    low = spec.strip().lower()
-    if low in ("gpu", "cpu", "accelerator"):
-        found = [d for d in devs if d.type.lower() == low]
-    else:
-        found = [d for d in devs if any(low in f.lower() for f in
-                                        (d.platform, d.platform_vendor, d.name, d.vendor))]
-    return found or [select_device(spec)]  # select_device raises the usual listing
+    return all_matching(spec)
 
 
 def rank_device(comm: Communicator, spec: Any = None):

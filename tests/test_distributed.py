@@ -196,3 +196,19 @@ def test_bench_train_distributed_reports_1_and_2_ranks(tmp_path):
     assert all(x["samples_s"] > 0 for x in res)
     assert res[1]["allreduce_s"] > 0 and res[1]["allreduce_alone_s"] > 0
     assert "allreduce ms/epoch" in r.stdout
+
+
+def test_rank_devices_follow_the_device_spec_grammar():
+    """Ranks spread over every device the first satisfiable alternative allows."""
+    from clnn.distributed import matching_devices
+
+    devs = clnn.devices()
+    cpus = [d for d in devs if d.type == "CPU"]
+    if not cpus:
+        pytest.skip("no CPU device to match")
+    assert matching_devices("accelerator+fp64,cpu") == (
+        [d for d in devs if d.type == "ACCELERATOR" and d.fp64] or cpus)
+    assert matching_devices(cpus[0].spec) == [cpus[0]]
+    assert matching_devices("cpu+cu>=1") == cpus
+    with pytest.raises(clnn.DeviceError, match="matches no device"):
+        matching_devices("cpu+cu>=100000")

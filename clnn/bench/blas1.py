@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--ops", nargs="+", metavar="OP", choices=OPS,
                         help="only these cases: " + " ".join(OPS))
-    parser.add_argument("--repeat", type=int, default=0, help="timed runs per contender (default 9, --quick 3)")
+    parser.add_argument("--repeat", type=int, default=0,
+                        help="timed runs per contender (default 9, --quick 3)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
 
 

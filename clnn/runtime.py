@@ -565,7 +565,8 @@ class Runtime:
           (see :mod:`clnn.interop`); of another context, copied;
         * numpy arrays, lists and nested lists are copied with the conversion rules of
           ``rt.vector`` (no value may change unless ``dtype`` asks for the conversion);
-        * a scalar (0-d) has no clnn form: :class:`clnn.ShapeError` (``[x]`` is a vector).
+        * a scalar (a Python or numpy number, a 0-d array) becomes a 1-element vector, as
+          ``np.atleast_1d`` would make it: clnn arrays have one or two dimensions.
 
         Example:
             >>> import clnn
@@ -595,6 +596,8 @@ class Runtime:
 
             if interop.is_pyopencl_array(obj):
                 return interop.from_pyopencl(self, obj, dtype, layout)
+        if np.ndim(obj) == 0 and not isinstance(obj, (str, bytes)):
+            obj = np.reshape(obj, 1) if isinstance(obj, (np.ndarray, np.generic)) else [obj]
         arr = host_array(obj, dtype, None, "asarray", default=self.dtype)
         if arr.ndim == 1:
             return self.vector(arr)

@@ -112,9 +112,15 @@ def test_asarray_host_data(rt, dtype, n, rng):
         np.testing.assert_array_equal(c.to_numpy(), data.astype(o))
     assert rt.asarray([1, 2, 3]).dtype == rt.dtype
     assert rt.asarray([[1, 2], [3, 4]]).shape == (2, 2)
-    for bad in (3.0, np.float32(1), [[[1.0]]]):
-        with pytest.raises(clnn.ShapeError, match="1-d or 2-d"):
-            rt.asarray(bad)
+    for scalar in (3.0, 2, np.float32(1.5), np.array(-4.0)):
+        s = rt.asarray(scalar)  # a 1-element vector, as np.atleast_1d
+        assert s.shape == (1,) and s[0] == float(scalar)
+        s.release()
+    assert rt.asarray(np.float64(0.25)).dtype == np.float64  # a numpy float keeps its dtype
+    with pytest.raises(clnn.DTypeError, match="16777217"):  # rt's default dtype: float32
+        rt.asarray(16777217)
+    with pytest.raises(clnn.ShapeError, match="1-d or 2-d"):
+        rt.asarray([[[1.0]]])
 
 
 def test_asarray_of_another_runtime_copies(rt, device, rng):

@@ -11,7 +11,7 @@ rebuilt from a source the cache has never seen.
 Example:
     >>> from clnn.program import render
     >>> src = render("gemv.cl.mako", dtype="float", layout="row", WGS=1, RPT=2, VW=4,
-    ...              ALIGNED=False, XINC1=True)
+    ...              ALIGNED=False, XINC1=True, SPLIT=False, ACC=0, CU=1, NARROW=0, LDK=False)
     >>> "gemv_row" in src
     True
 """

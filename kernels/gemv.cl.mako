@@ -42,25 +42,27 @@ gemv_col  (m == k) work-item (0, s) owns columns [s*cps, s*cps + cps), k sums in
 gemv_sum  y[i] := alpha * sum_s W[s*m + i] + beta * y[i], the second pass after a SPLIT
           launch (W holds ``nsplit`` partial vectors of length m).
 
-Render parameters:
+Render parameters (every one is passed on every render: the template is strict, so a missing
+one is a RenderError naming the parameters given):
   dtype    "float" | "double"     element type
   layout   "row" | "col"          which main kernel to emit: gemv_row or gemv_col
-  SPLIT    (default false) true: the main kernel writes partial sums to W[s*m + i] (alpha 1, beta 0); the host
+  SPLIT    true: the main kernel writes partial sums to W[s*m + i] (alpha 1, beta 0); the host
            then launches gemv_sum. false: it writes y with alpha and beta.
   ALIGNED  true when every vector load is VW-aligned (offsets, ldA and, for "row", the x vector
            and column split): loads are aligned pointer casts (GPU-friendly). false: loads
            through a VW-vector type of element alignment (one unaligned vector load on CPUs;
            never vloadN, which PoCL compiles to a register-spilling call).
   XINC1    true when incx == 1 ("row" then loads x with vector loads, else it gathers)
-  NARROW   (default 0) k > 0: the narrow variants above, for n == k ("row") or m == k ("col")
-  LDK      (default false) NARROW only: ldA == k, the matrix is packed
-Tunables (UPPERCASE, chosen in clnn/gemv.py from the tuning database or device limits):
+  NARROW   0, or k > 0: the narrow variants above, for n == k ("row") or m == k ("col")
+  LDK      NARROW only: ldA == k, the matrix is packed (false otherwise)
+Tunables (UPPERCASE, chosen by clnn/gemv.py from the tuning database, the shipped table or
+the device limits of clnn/gemv_tunables.py):
   WGS      work-items per work-group ("row", and "col" with ACC=0; CPU 1, GPU 32..256)
   RPT      "row": rows per block; "col" ACC=0: vectors of rows per work-item
   VW       vector width of loads and accumulators: 1, 2, 4, 8 or 16
-  ACC      (default 0) "col" only: 1 = memory accumulation (CPU), 2 = the same with persistent
-           work-groups and a work counter (CPU), 0 = register accumulation (GPU)
-  CU       (default 1) "col" ACC=1/2 only: columns per step of the column walk (1..8)
+  ACC      "col": 1 = memory accumulation (CPU), 2 = the same with persistent work-groups
+           and a work counter (CPU), 0 = register accumulation (GPU; and every "row")
+  CU       "col" ACC=1/2 only: columns per step of the column walk (1..8; 1 otherwise)
 Host-side tunables (not rendered): NG (target number of parallel work-items/groups), MB
 (rows per work-item, "col" ACC=1), KMIN (fewest columns per split), SMIN (fewest elements for
 a split at all: below it the second launch costs more than the parallelism gains), AL (1: use
@@ -82,14 +84,6 @@ offset 0) as described above.
 </%doc>
 <%include file="common.cl.mako"/>
 <%
-    # defaults of the parameters added after the first version (renders that predate them
-    # keep working): no split, register accumulation, one column per step
-    SPLIT = context.get("SPLIT", False)
-    ACC = context.get("ACC", 0)
-    CU = context.get("CU", 1)
-    NARROW = context.get("NARROW", 0)
-    LDK = context.get("LDK", False)
-
     def loadv(ptr):
         if VW == 1:
             return "(*(%s))" % ptr

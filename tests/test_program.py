@@ -37,7 +37,8 @@ def test_build_error_has_log(rt):
 
 
 def test_program_cached_per_parameters(rt):
-    p = dict(dtype="float", layout="col", WGS=1, RPT=1, VW=1, ALIGNED=False, XINC1=True)
+    p = dict(dtype="float", layout="col", WGS=1, RPT=1, VW=1, ALIGNED=False, XINC1=True,
+             SPLIT=False, ACC=0, CU=1, NARROW=0, LDK=False)
     a = rt.programs.program("gemv.cl.mako", **p)
     assert rt.programs.program("gemv.cl.mako", **p) is a
     p["RPT"] = 2

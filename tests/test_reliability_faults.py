@@ -152,7 +152,8 @@ def test_oom_from_the_driver_is_translated(rt, monkeypatch):
 def test_bad_tunable_is_render_error_naming_it(rt):
     with pytest.raises(clnn.RenderError, match="VW=5"):
         rt.programs.program("gemv.cl.mako", dtype="float", layout="row", WGS=1, RPT=1, VW=5,
-                            ACC=0, CU=1, SPLIT=False, ALIGNED=True, XINC1=True)
+                            ACC=0, CU=1, SPLIT=False, ALIGNED=True, XINC1=True, NARROW=0,
+                            LDK=False)
     _mv_ok(rt)
 
 
@@ -164,7 +165,7 @@ def test_compiler_refusal_is_build_error_with_log(rt):
     pc = ProgramCache(rt.ctx, rt._cl_device, options=BUILD_OPTIONS + ("-Dfloat=no_such_t",))
     with pytest.raises(clnn.BuildError) as e:
         pc.program("gemv.cl.mako", dtype="float", layout="row", WGS=1, RPT=1, VW=4, ACC=0,
-                   CU=1, SPLIT=False, ALIGNED=True, XINC1=True)
+                   CU=1, SPLIT=False, ALIGNED=True, XINC1=True, NARROW=0, LDK=False)
     msg = str(e.value)
     assert "gemv.cl.mako" in msg and "VW=4" in msg and "no_such_t" in msg
     _mv_ok(rt)
@@ -174,7 +175,7 @@ def test_kernel_missing_from_built_program_is_build_error(rt):
     with pytest.raises(clnn.BuildError, match="no_such_kernel"):
         rt.programs.kernel("gemv.cl.mako", "no_such_kernel", dtype="float", layout="row",
                            WGS=1, RPT=1, VW=1, ACC=0, CU=1, SPLIT=False, ALIGNED=False,
-                           XINC1=True)
+                           XINC1=True, NARROW=0, LDK=False)
     _mv_ok(rt)
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
-from typing import Any, Optional, Union
+from typing import Any, Callable, Hashable, Optional, TypeVar, Union
 
 import numpy as np
 import pyopencl as cl
@@ -63,6 +63,10 @@ from .errors import (
 from .program import ProgramCache
 
 __all__ = ["Runtime", "device_bytes_in_use"]
+
+T = TypeVar("T")
+_MISSING = object()
+_SCRATCH_MIN = 4096  # elements: the smallest scratch buffer
 
 # Bytes held by live clnn buffers, per device (DeviceInfo.key), over every runtime of this
 # process: runtimes on one device share its memory.
@@ -159,7 +163,8 @@ class Runtime:
         self._ctx: Optional[cl.Context] = ctx
         self._queue: Optional[cl.CommandQueue] = queue
         self._programs = ProgramCache(ctx, dev)
-        self._plans: dict = {}
+        self._memo: dict = {}  # see memo() and scratch()
+        self._plans = self._memo  # the same dict, for callers that still index it directly
         self._arrays: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         # owners of wrapped pyopencl memory, by (int_ptr, dtype): see clnn/interop.py
         self._borrowed: weakref.WeakValueDictionary[tuple, Any] = weakref.WeakValueDictionary()
@@ -208,6 +213,8 @@ class Runtime:
                 self._queue.finish()
             except cl.Error:
                 pass
+            failed = _release_all(list(self._memo.values()))
+            self._memo.clear()
             for arr in list(self._arrays.values()):
                 arr.release()
             self._arrays.clear()
@@ -215,7 +222,6 @@ class Runtime:
                 left = _device_bytes.get(self.device.key, 0) - self._bytes
                 _device_bytes[self.device.key] = max(0, left)
                 self._bytes = 0
-            self._plans.clear()
             built = self._programs.built
             self._programs.clear()
             self._released = True
@@ -223,6 +229,92 @@ class Runtime:
             self._ctx = None
         if built:
             cacheguard.record_all(force=False)  # bless what the drivers wrote for us
+        if failed is not None:
+            raise failed
+
+    # ---- the per-runtime cache and scratch buffers --------------------------------------------
+    def memo(self, key: Hashable, factory: Callable[[], T]) -> T:
+        """The value kept on this runtime under ``key``, made by ``factory()`` at first use.
+
+        The one per-runtime cache of clnn: built kernels, launch plans, tuned parameters. A
+        key is a tuple that starts with its owner's name and holds everything the value
+        depends on (``("gemm", kind, dtype, tunables)``; the tuning generation where tuned
+        values are read). Values live as long as the runtime: :meth:`release` calls
+        ``release()`` on every value that has one, then drops them all.
+
+        Thread-safe: ``factory`` runs outside the runtime's lock (a kernel build takes long;
+        other threads' launches go on meanwhile). When two threads miss the same key at once,
+        the value stored first is kept and returned to both; the other is released (if it has
+        ``release()``) and dropped. A runtime released meanwhile raises
+        :class:`clnn.ReleasedError`.
+
+        Example:
+            >>> import clnn
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     a = rt.memo(("example", 1), lambda: [1, 2])
+            ...     print(a, rt.memo(("example", 1), list) is a)
+            [1, 2] True
+        """
+        v = self._memo.get(key, _MISSING)
+        if v is not _MISSING:
+            return v
+        self._live()
+        made = factory()
+        with self._lock:
+            v = self._memo.get(key, _MISSING)
+            if v is _MISSING and not self._released:
+                self._memo[key] = made
+                return made
+        failed = _release_all([made])
+        if failed is not None:
+            raise failed
+        self._live()
+        return v
+
+    def scratch(self, role: str, nelem: int, dtype: Any) -> Vector:
+        """A scratch vector of at least ``nelem`` elements of ``dtype`` for ``role`` (a name,
+        such as ``"gemm-a"``): kept on this runtime and handed to every call for that role and
+        dtype. Its contents are undefined.
+
+        It is an ordinary vector of this runtime, so it counts in :attr:`bytes_in_use`,
+        :attr:`allocations` and the device's memory accounts (asking for more than the device
+        holds raises :class:`clnn.OutOfMemoryError`), and it is released with the runtime.
+        Sizes grow in steps of a sixteenth of a power of two (less than 12.5% spare, at least
+        4096 elements); a request that fits reuses the buffer, a larger one releases it and
+        allocates the next size.
+
+        Rules for callers: take the runtime's lock before the call and hold it until every
+        launch that uses the buffer is enqueued (the in-order queue then finishes them before
+        the next holder's launches). The buffer is valid until the next call for the same
+        role and dtype that needs more: that call releases it, and a launch prepared with it
+        raises :class:`clnn.ReleasedError` from then on. A prepared launch that outlives one
+        call therefore keeps buffers of its own (``rt.vector``), not scratch. The kernel may
+        read the bytes as another element type of the same size (int32 counters in a float32
+        scratch).
+
+        Example:
+            >>> import clnn, numpy as np
+            >>> with clnn.Runtime("cpu") as rt:
+            ...     a = rt.scratch("example", 5000, np.float32)
+            ...     print(a.n, rt.scratch("example", 10, np.float32) is a, rt.bytes_in_use)
+            5120 True 20480
+        """
+        n = check_size(nelem, "scratch")
+        dt = as_dtype(dtype)
+        key = ("scratch", role, dt.char)
+        with self._lock:
+            ws = self._memo.get(key)
+            if ws is not None and ws.n >= n and not ws.released:
+                return ws
+            self._live()
+            if ws is not None:
+                del self._memo[key]
+                ws.release()
+            step = 1 << max(0, (n - 1).bit_length() - 4)
+            size = min(max(_SCRATCH_MIN, -(-n // step) * step), 2**31 - 1)
+            ws = self.vector(size, dtype=dt)
+            self._memo[key] = ws
+            return ws
 
     def finish(self) -> None:
         """Wait until every command enqueued so far has completed."""
@@ -602,6 +694,20 @@ class Runtime:
         if arr.ndim == 1:
             return self.vector(arr)
         return self.matrix(arr, layout=layout)
+
+
+def _release_all(values: list) -> Optional[BaseException]:
+    """Call ``release()`` on each value that has one; the first error is returned (after the
+    others were released), not raised."""
+    first = None
+    for v in values:
+        rel = getattr(v, "release", None)
+        if callable(rel):
+            try:
+                rel()
+            except Exception as e:  # release the rest first
+                first = first or e
+    return first
 
 
 def _fill(arr: Any, value: Any, explicit: bool) -> Any:

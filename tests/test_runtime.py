@@ -105,3 +105,96 @@ def test_fp64_refused_on_device_without_it(device, monkeypatch):
         with pytest.raises(clnn.UnsupportedError):
             rt.matrix((2, 2), dtype=np.float64)
         assert rt.vector(np.ones(3), dtype=np.float32).dtype == np.float32
+
+
+# ---- the per-runtime cache (memo) and scratch buffers --------------------------------------
+class _Held:
+    def __init__(self):
+        self.released = 0
+
+    def release(self):
+        self.released += 1
+
+
+def test_memo_builds_once_and_releases_with_runtime(device):
+    made = []
+
+    def factory():
+        made.append(_Held())
+        return made[-1]
+
+    with clnn.Runtime(device) as rt:
+        a = rt.memo(("test", 1), factory)
+        assert rt.memo(("test", 1), factory) is a and len(made) == 1
+        b = rt.memo(("test", 2), factory)
+        assert b is not a and len(made) == 2 and a.released == 0
+        plain = rt.memo(("test", "list"), lambda: [1])  # values without release() are kept
+        assert plain == [1]
+    assert a.released == 1 and b.released == 1
+    with pytest.raises(clnn.ReleasedError):
+        rt.memo(("test", 3), factory)
+    assert len(made) == 2  # refused before the factory runs
+
+
+def test_memo_race_keeps_the_first_value(rt):
+    key = ("test-race", id(rt))
+    loser = _Held()
+
+    def factory():  # another thread stores its value while this one builds
+        rt.memo(key, lambda: "first")
+        return loser
+
+    assert rt.memo(key, factory) == "first" and loser.released == 1
+
+
+def test_memo_factory_error_stores_nothing(rt):
+    key = ("test-error", id(rt))
+    with pytest.raises(ZeroDivisionError):
+        rt.memo(key, lambda: 1 / 0)
+    assert rt.memo(key, lambda: 7) == 7
+
+
+@pytest.mark.parametrize("n", [1, 3, 17, 301, 5000, 70001])
+def test_scratch_sizes_and_reuse(device, dtype, n):
+    with clnn.Runtime(device) as rt:
+        before, held = rt.allocations, rt.bytes_in_use
+        s = rt.scratch("test", n, dtype)
+        assert isinstance(s, clnn.Vector) and s.dtype == dtype and not s.is_view
+        assert s.n == 4096 if n <= 4096 else n <= s.n and (s.n - n) * 8 < n  # < 12.5% spare
+        assert rt.allocations == before + 1 and rt.bytes_in_use == held + s.nbytes
+        assert rt.scratch("test", n, dtype) is s and rt.scratch("test", 1, dtype) is s
+        assert rt.allocations == before + 1
+        other = rt.scratch("test-other", n, dtype)  # roles do not share
+        assert other is not s
+        s.fill(1)  # an ordinary vector: usable by the kernels
+        assert clnn.sum(s) == s.n
+    assert s.released and other.released and rt.bytes_in_use == 0
+
+
+def test_scratch_grows_and_releases_the_old_buffer(rt, dtype):
+    small = rt.scratch("test-grow", 100, dtype)
+    a = rt.matrix((2, 2), dtype=dtype)
+    big = rt.scratch("test-grow", small.n + 1, dtype)
+    assert big.n > small.n and small.released and not big.released
+    with pytest.raises(clnn.ReleasedError, match="released"):
+        clnn.copy(small.subvector(0, 4), out=a.as_vector())  # a holder of the old buffer fails
+    assert rt.scratch("test-grow", small.n, dtype) is big  # smaller requests reuse it
+    big.release()  # released by someone else: the next call allocates again
+    again = rt.scratch("test-grow", 10, dtype)
+    assert again is not big and not again.released
+    a.release()
+
+
+def test_scratch_accounts_and_refuses_like_any_buffer(device):
+    import dataclasses
+
+    dev = dataclasses.replace(device, max_alloc=1 << 20)
+    with clnn.Runtime(dev) as rt:
+        with pytest.raises(clnn.OutOfMemoryError, match="bytes"):
+            rt.scratch("test", (1 << 20) // 4 + 1, np.float32)
+        assert rt.bytes_in_use == 0
+        for bad, err in ((0, clnn.ShapeError), (2.5, clnn.ShapeError),
+                         (3, clnn.DTypeError)):
+            with pytest.raises(err):
+                rt.scratch("test", bad, np.int32 if bad == 3 else np.float32)
+        assert rt.allocations == 0

@@ -50,8 +50,12 @@ def test_beta_zero_never_reads_out(rt, dtype, layout):
     clnn.mv(rt.matrix(A, layout=layout), rt.vector(np.ones(4, dtype)), out=y)
     np.testing.assert_array_equal(y.to_numpy(), np.full(5, 4.0))
     y.set(np.full(5, np.inf, dtype))
-    clnn.mv(rt.matrix(A, layout=layout).T, rt.vector(np.ones(5, dtype)), out=rt.vector(4))\
-        if dtype == np.float32 else None
+    clnn.mv(rt.matrix(A, layout=layout), rt.vector(np.ones(4, dtype)), out=y)
+    np.testing.assert_array_equal(y.to_numpy(), np.full(5, 4.0))
+    # the transposed kernel too, with NaN and infinities in out
+    yt = rt.vector(np.array([np.nan, np.inf, -np.inf, np.nan], dtype))
+    clnn.mv(rt.matrix(A, layout=layout).T, rt.vector(np.ones(5, dtype)), out=yt)
+    np.testing.assert_array_equal(yt.to_numpy(), np.full(4, 5.0))
 
 
 def test_out_allocates_nothing(rt):

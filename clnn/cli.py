@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .errors import ClnnError
+from .tune import FAMILIES
 
 # sub-command name -> (module holding add_arguments(parser) and run(args) -> int, one line
 # for --help)
@@ -28,8 +29,8 @@ BENCHES = {
     "leaks": ("clnn.bench.leaks", "memory growth while clnn's objects come and go"),
     "ops": ("clnn.bench.ops", "the Python operators (a @ b, y += x) beside clnn.mm, clnn.axpy"),
 }
-TUNERS = {"gemv": ("clnn.tune", "tune the gemv kernels for this device"),
-          "gemm": ("clnn.tune", "tune the gemm kernels for this device")}
+# the tunable families are listed once, in clnn.tune.FAMILIES
+TUNERS = {name: ("clnn.tune", line) for name, line in FAMILIES}
 TRAINERS = {
     "digits": ("clnn.examples.digits", "a 64-256-10 network learns the 8x8 digits"),
     "regression": ("clnn.examples.regression", "a tanh network learns sin(x1) + cos(x2)"),

@@ -10,8 +10,9 @@ How a call runs (see ``kernels/gemv.cl.mako`` for the kernels):
   scaled columns. When there are too few rows to keep the device busy the columns are split
   across work-items, which write partial sums to a per-runtime workspace, and ``gemv_sum``
   adds them up (with alpha and beta) in a second launch.
-* The tunables come from :mod:`clnn.tuning` (tuning database, shipped PoCL measurements,
-  device limits) per layout, dtype and size class (:func:`size_class`).
+* The tunables come from :mod:`clnn.tuning` (tuning database, then the shipped PoCL
+  measurements and the defaults derived from device limits of :mod:`clnn.gemv_tunables`) per
+  layout, dtype and size class (:func:`size_class`).
 * Everything that depends only on (layout, dtype, shape, alignment, unit strides) -- kernel
   objects, launch geometry, split -- is computed once and cached on the runtime, so a repeated
   call costs its argument checks, one dict lookup and the enqueue (``set_args`` is skipped when
@@ -29,114 +30,20 @@ Example:
 from __future__ import annotations
 
 import struct
-import time
 import weakref
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import pyopencl as cl
 
 from . import checks, tuning
 from .array import Matrix, Vector
+from .gemv_tunables import SIZE_CLASSES, size_class
 from .launch import Plan, real_type
 
 __all__ = ["mv", "gemv", "size_class", "SIZE_CLASSES"]
 
 _I = np.int32
-_NP = {"float": np.float32, "double": np.float64}
-
-# ---- tunables -----------------------------------------------------------------------------
-SIZE_CLASSES = ("small", "large", "tall", "wide")
-"""``small``: at most 65536 elements (launch-bound); ``wide``: fewer than 64 rows and more
-columns than rows; ``tall``: fewer than 64 columns, more rows than columns; else ``large``."""
-
-def size_class(m: int, n: int) -> str:
-    """The size class of an ``m x n`` gemv (as the operation sees ``A``), for tuning."""
-    if m * n <= 65536:
-        return "small"
-    if m < 64 and n > m:
-        return "wide"
-    if n < 64 and m >= n:
-        return "tall"
-    return "large"
-
-
-def gemv_defaults(device, variant: str, dtype: str, size_class: str = tuning.ANY) -> dict:
-    """Tunables derived from device limits: CPUs get one work-item per block of rows (or of
-    columns) with wide vector loads; GPUs get work-groups of many work-items reading
-    neighbouring addresses."""
-    wide = 16 if dtype == "float" else 8
-    cu = max(1, device.compute_units)
-    if device.type == "CPU":
-        if variant == "row":
-            return {"WGS": 1, "RPT": 4, "VW": wide, "NG": 8 * cu, "KMIN": 1024, "AL": 0,
-                    "NVW": wide // 2, "SMIN": 1 << 18}
-        return {"WGS": 1, "RPT": 1, "VW": wide // 2, "ACC": 1, "CU": 8, "MB": 4096,
-                "NG": 8 * cu, "KMIN": 256, "AL": 0, "NVW": wide // 2, "SMIN": 1 << 18,
-                "PAN": 32}
-    wgs = 1
-    while wgs * 2 <= min(128, device.max_work_group_size):
-        wgs *= 2
-    if variant == "row":
-        return {"WGS": wgs, "RPT": 1, "VW": 4 if dtype == "float" else 2, "NG": 64 * cu,
-                "KMIN": 4096, "AL": 1, "NVW": 4, "SMIN": 1 << 16}
-    return {"WGS": wgs, "RPT": 1, "VW": 1, "ACC": 0, "CU": 1, "MB": 1, "NG": 256 * cu,
-            "KMIN": 1024, "AL": 1, "NVW": 4, "SMIN": 1 << 16, "PAN": 32}
-
-
-def _validate(device, variant: str, dtype: str, p: dict) -> None:
-    for k in ("WGS", "VW", "NVW"):
-        v = p.get(k, 1)
-        if v & (v - 1):
-            raise ValueError(f"{k}={v} is not a power of two")
-    size = 4 if dtype == "float" else 8
-    if max(p.get("VW", 1), p.get("NVW", 1)) * size > 64:
-        # wider than 512 bits: beyond any CPU's registers, and PoCL mishandles such vectors
-        raise ValueError("VW or NVW wider than 64 bytes")
-    if p.get("WGS", 1) > device.max_work_group_size:
-        raise ValueError(f"WGS={p['WGS']} exceeds the device's {device.max_work_group_size}")
-    if p.get("AL", 0) not in (0, 1):
-        raise ValueError(f"AL={p['AL']} is not 0 or 1")
-    if variant == "col" and p.get("ACC", 0) not in (0, 1, 2):
-        raise ValueError(f"ACC={p['ACC']} is not 0, 1 or 2")
-    if variant == "col" and p.get("ACC") in (1, 2) and p.get("WGS", 1) != 1:
-        raise ValueError(f"ACC={p['ACC']} needs WGS=1")
-    if variant == "col" and p.get("ACC") == 2 and device.type != "CPU":
-        # the last-group pattern relies on a CPU's coherent caches between work-groups
-        raise ValueError("ACC=2 is for CPU devices")
-    if p.get("PAN", 1) < 1:
-        raise ValueError(f"PAN={p['PAN']} is not positive")
-    if p.get("RPT", 1) > 16 or p.get("CU", 1) > 8:
-        raise ValueError("RPT > 16 or CU > 8 (register pressure)")
-
-
-tuning.register_defaults("gemv", gemv_defaults, _validate, flags=("ACC", "AL"))
-
-# Shipped measurements: the winners of ``clnn tune gemv`` on PoCL 3.0 (pthread device, AMD
-# EPYC, 2 cores, AVX2 code), as differences from the derived CPU defaults, and what the
-# side-by-side runs of ``clnn bench gemv`` showed for the large class: PoCL hands a launch of
-# at most 128 work-groups per thread out in one chunk per thread, so a thread that starts late
-# (an idle core waking up, ~0.1-1 ms on a shared VM) delays the whole launch. The large row
-# class therefore uses 512 one-block work-groups (PoCL then deals chunks of 32 as threads ask)
-# and 8 rows x 8 lanes (16 accumulators of 8 lanes spill on AVX2); the large col class uses
-# ACC=2, two persistent work-groups taking 32-column panels from a counter.
-_POCL = "The pocl project|CPU"
-tuning.register_builtin("gemv", {_POCL: {
-    "row/float/small": {"RPT": 2, "VW": 8, "NG": 32},
-    "row/float/large": {"RPT": 8, "VW": 8, "NG": 512},
-    "row/float/tall": {"VW": 8, "NG": 8},
-    "row/float/wide": {"RPT": 8, "VW": 8, "NG": 8},
-    "col/float/small": {"MB": 16384},
-    "col/float/large": {"ACC": 2, "VW": 16, "NG": 2, "PAN": 32},
-    "row/double/small": {"KMIN": 4096},
-    "row/double/large": {"RPT": 8, "VW": 4, "NG": 512},
-    "row/double/tall": {"RPT": 8, "NG": 8},
-    "row/double/wide": {"RPT": 8, "VW": 4, "NG": 32},
-    "col/double/small": {"CU": 2, "MB": 16384},
-    "col/double/large": {"ACC": 2, "VW": 8, "NG": 2, "PAN": 32},
-    "col/double/tall": {"VW": 8, "MB": 16384},
-    "col/double/wide": {"VW": 8, "MB": 1024},
-}})
 
 NARROW_MAX = 8
 """Up to this many columns ("row") or rows ("col") a gemv uses the narrow kernels, which
@@ -247,7 +154,7 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
         k = rt.programs.kernel("gemv.cl.mako", f"gemv_{layout}", dtype=rtype, layout=layout,
                                SPLIT=c.split, XINC1=xinc1, **rp)
         d = dtype.type
-        # A, x, y, then (alpha, beta) and the 16 packed ints as bytes (see _enqueue), declared
+        # A, x, y, then (alpha, beta) and the 16 packed ints as bytes (see enqueue), declared
         # with structured dtypes: pyopencl then hands the bytes straight to clSetKernelArg
         # (an undeclared bytes argument took its generic path, ~10 us per argument)
         types = [None, None, None, _REAL2[dtype.char], _INT16]
@@ -287,21 +194,34 @@ def _cache(rt) -> dict:
     return d
 
 
-def _call_for(rt, a: Matrix, x: Vector, out: Vector) -> _Call:
+def _shape(a: Matrix, x: Vector, out: Vector) -> tuple:
+    """What a launch depends on besides the tunables: (layout, dtype, m, n, alignment of the
+    offsets and ld in elements mod 16, A packed, unit x stride, unit out stride)."""
     layout = a.layout
     al = (a.offset | a.ld | (x.offset if layout == "row" else 0)) & 15
     packed = a.ld == (a.n if layout == "row" else a.m)
-    key = (layout, a.dtype.char, a.m, a.n, al, packed, x.stride == 1, out.stride == 1,
-           tuning._generation[0])
+    return layout, a.dtype, a.m, a.n, al, x.stride == 1, out.stride == 1, packed
+
+
+def _call_for(rt, a: Matrix, x: Vector, out: Vector) -> _Call:
+    shape = _shape(a, x, out)
+    key = shape + (tuning._generation[0],)
     cache = _cache(rt)
     c = cache.get(key)
     if c is None:
         if len(cache) > 256:  # many shapes seen: start over rather than grow forever
             cache.clear()
-        c = _build_call(rt, layout, a.dtype, a.m, a.n, al, x.stride == 1, out.stride == 1,
-                        packed)
+        c = _build_call(rt, *shape)
         cache[key] = c
     return c
+
+
+def forced_call(rt, a: Matrix, x: Vector, out: Vector, params: dict) -> _Call:
+    """The launch of ``mv(a, x, out=out)`` built with exactly the tunables ``params`` (not
+    the looked-up ones, and not cached): ``clnn tune gemv`` times candidates with it and
+    :func:`enqueue`. Raises what the build raises (``BuildError``, ``RenderError``,
+    ``KernelLimitError``) for a set that cannot run."""
+    return _build_call(rt, *_shape(a, x, out), forced=params)
 
 
 def _workspace(rt, dtype: np.dtype, nelem: int) -> cl.Buffer:
@@ -323,9 +243,10 @@ _REAL2 = {"f": np.dtype([("x", np.float32), ("y", np.float32)]),
 _pack = struct.pack
 
 
-def _enqueue(rt, c: _Call, a: Matrix, x: Vector, out: Vector, alpha: float,
-             beta: float) -> tuple:
-    """Launch ``c`` for these operands; returns the argument tuple of the main kernel."""
+def enqueue(rt, c: _Call, a: Matrix, x: Vector, out: Vector, alpha: float,
+            beta: float) -> tuple:
+    """Launch ``c`` for these (checked) operands; returns the argument tuple of the main
+    kernel."""
     if not c.split:
         args = (a._owner._buf, x._owner._buf, out._owner._buf, _pack(c.ab, alpha, beta),
                 _P16(a.m, a.n, a.offset, a.ld, x.offset, x.stride, out.offset, out.stride,
@@ -464,149 +385,9 @@ def mv(a: Matrix, x: Vector, out: Optional[Vector] = None, alpha: float = 1.0,
         out = rt.vector(a.m, dtype=a.dtype)
         beta = 0.0
     c = _call_for(rt, a, x, out)
-    args = _enqueue(rt, c, a, x, out, alpha, beta)
+    args = enqueue(rt, c, a, x, out, alpha, beta)
     _remember(rt, a, x, out, c, alpha, beta, args)
     return out
 
 
 gemv = mv
-
-
-# ---- tuning hooks (clnn tune gemv) ---------------------------------------------------------
-_TUNE_SHAPES = {"small": (256, 256), "large": (4096, 4096), "tall": (262144, 16),
-                "wide": (16, 262144)}
-_QUICK_SHAPES = {"small": (128, 128), "large": (1024, 1024), "tall": (16384, 8),
-                 "wide": (8, 16384)}
-# the classes that hold narrow shapes (n <= NARROW_MAX for "row", m <= NARROW_MAX for "col")
-# are also timed on one, so that NVW (the narrow kernels' vector width) is measured; a
-# candidate's time is the sum of its class's problems
-_NARROW_SHAPES = {("row", "small"): (10007, 3), ("row", "tall"): (262144, 3),
-                  ("col", "small"): (3, 10007), ("col", "wide"): (3, 262144)}
-_QUICK_NARROW_SHAPES = {("row", "small"): (4001, 3), ("row", "tall"): (16384, 3),
-                        ("col", "small"): (3, 4001), ("col", "wide"): (3, 16384)}
-
-
-def _candidates(device, dtype: str, quick: bool) -> Iterator[Tuple[str, str, dict]]:
-    """Candidates of ``clnn tune gemv`` (see :mod:`clnn.tune` for the contract)."""
-    wide = 16 if dtype == "float" else 8
-    for sc in SIZE_CLASSES:
-        for variant in ("row", "col"):
-            base = gemv_defaults(device, variant, dtype, sc)
-            if device.type == "CPU":
-                if variant == "row":
-                    # NG 256*cu: more work-groups than PoCL deals out in one chunk per
-                    # thread, so a late thread takes less (see the shipped values above)
-                    grid = [{"RPT": r, "VW": v, "NG": g} for r in (2, 4, 8)
-                            for v in (wide // 2, wide) for g in (4 * device.compute_units,
-                                                                   16 * device.compute_units,
-                                                                   256 * device.compute_units)]
-                    if sc in ("wide", "small"):
-                        grid += [{"KMIN": k} for k in (256, 4096, 1 << 30)]
-                        grid += [{"SMIN": k} for k in (1 << 14, 1 << 20)]
-                else:
-                    grid = [{"VW": v, "CU": u, "MB": mb} for v in (wide // 2, wide)
-                            for u in (2, 4, 8) for mb in (1024, 4096, 16384)]
-                    grid += [{"NG": g} for g in (2 * device.compute_units,
-                                                 32 * device.compute_units)]
-                    # persistent work-groups taking units from a counter
-                    grid += [{"ACC": 2, "VW": v, "MB": mb, "NG": g, "PAN": pn}
-                             for v in (wide // 2, wide) for mb in (1024, 4096)
-                             for g in (device.compute_units, 2 * device.compute_units)
-                             for pn in (16, 64)]
-                    if sc in ("tall", "small"):
-                        grid += [{"KMIN": k} for k in (64, 1024, 1 << 30)]
-                        grid += [{"SMIN": k} for k in (1 << 14, 1 << 20)]
-                if (variant, sc) in _NARROW_SHAPES:
-                    grid += [{"NVW": v} for v in (wide // 4, wide // 2, wide)]
-            else:
-                wg = [w for w in (32, 64, 128, 256) if w <= device.max_work_group_size]
-                if variant == "row":
-                    grid = [{"WGS": w, "RPT": r, "VW": v} for w in wg for r in (1, 2, 4)
-                            for v in (1, 2, 4)]
-                else:
-                    grid = [{"WGS": w, "RPT": r, "VW": v} for w in wg for r in (1, 2)
-                            for v in (1, 2, 4)]
-                grid += [{"KMIN": k} for k in (256, 4096, 1 << 30)]
-                if (variant, sc) in _NARROW_SHAPES:
-                    grid += [{"NVW": v} for v in (1, 2, 4)]
-            if quick:
-                grid = grid[:: max(1, len(grid) // 4)]
-            for g in grid:
-                p = dict(base)
-                p.update(g)
-                try:
-                    _validate(device, variant, dtype, p)
-                except ValueError:
-                    continue
-                yield variant, sc, p
-
-
-def _bench_data(rt, variant: str, dtype: str, sc: str, quick: bool) -> list:
-    """The problems of one tuning group, made once and kept on the runtime (released with it):
-    per problem, the reference result and its scale, n, and device a, x and y -- the class's
-    shape, plus a narrow one for the classes that hold narrow shapes."""
-    cache = _cache(rt)
-    key = ("tune-data", variant, dtype, sc, quick)
-    got = cache.get(key)
-    if got is None:
-        for k in [k for k in cache if isinstance(k, tuple) and k[:1] == ("tune-data",)]:
-            for prob in cache.pop(k):
-                for arr in prob[2:]:
-                    arr.release()  # one group at a time: large classes are big
-        shapes = [(_QUICK_SHAPES if quick else _TUNE_SHAPES).get(sc, (1024, 1024))]
-        narrow = (_QUICK_NARROW_SHAPES if quick else _NARROW_SHAPES).get((variant, sc))
-        if narrow is not None:
-            shapes.append(narrow)
-        dt = np.dtype(_NP[dtype])
-        rng = np.random.default_rng(0)
-        got = []
-        for m, n in shapes:
-            A = rng.standard_normal((m, n)).astype(dt)
-            xh = rng.standard_normal(n).astype(dt)
-            ref = A.astype(np.float64) @ xh.astype(np.float64)
-            scale = np.abs(A).astype(np.float64) @ np.abs(xh).astype(np.float64)
-            # variant "col" is the layout the kernel sees: a col-major matrix
-            got.append(((ref, scale), n, rt.matrix(A, layout=variant), rt.vector(xh),
-                        rt.vector(m, dtype=dt)))
-        cache[key] = got
-    return got
-
-
-def _bench(rt, variant: str, dtype: str, sc: str, p: dict, quick: bool = False) -> float:
-    """Median seconds per call of mv with exactly ``p`` on the problems of size class ``sc``
-    (back-to-back calls, one finish; summed over the class's problems), each checked once
-    against numpy. The ``clnn tune`` hook."""
-    from .bench.timing import interleaved
-
-    q = rt.queue
-    total = 0.0
-    for (ref, scale), n, a, x, y in _bench_data(rt, variant, dtype, sc, quick):
-        al = (a.offset | a.ld) & 15
-        c = _build_call(rt, variant, a.dtype, a.m, a.n, al, True, True, True, forced=p)
-        _enqueue(rt, c, a, x, y, 1.0, 0.0)
-        got = y.to_numpy()
-        tol = (1e-4 if dtype == "float" else 1e-12) * np.sqrt(n)
-        if not np.all(np.abs(got - ref) <= tol * scale + 1e-30):
-            raise AssertionError("wrong result")
-        t0 = time.perf_counter()
-        for _ in range(3):
-            _enqueue(rt, c, a, x, y, 1.0, 0.0)
-        q.finish()
-        # back-to-back calls, one finish: small sizes measure the steady state, not latency
-        batch = int(max(1, min(500, 2e-3 / max((time.perf_counter() - t0) / 3, 1e-7))))
-
-        def run(c=c, a=a, x=x, y=y, batch=batch) -> None:
-            for _ in range(batch):
-                _enqueue(rt, c, a, x, y, 1.0, 0.0)
-            q.finish()
-
-        total += interleaved({"c": run}, repeat=5 if quick else 9, number={"c": 1})["c"] / batch
-    return total
-
-
-try:
-    from .tune import register_tuner
-
-    register_tuner("gemv", _candidates, _bench, module=__name__)
-except ImportError:  # pragma: no cover
-    pass

@@ -14,6 +14,7 @@ import clnn
 from clnn import tuning
 
 G = importlib.import_module("clnn.gemm")  # the module (clnn.gemm is also the function)
+TG = importlib.import_module("clnn.tune.gemm")  # its tuner hooks (clnn tune gemm)
 
 LAYOUTS = ["row", "col"]
 PACKED_ALT = [  # alternative tunables of the packed path (edge cases of the template)
@@ -140,7 +141,7 @@ def test_gpu_defaults_fit(device, wgs):
         p = G.gemm_defaults(gpu, "ref", dt)
         G._validate(gpu, "ref", dt, p)
         assert p["TS"] ** 2 // p["WPT"] <= wgs and p["TS"] >= 4
-        assert list(G.tune_candidates(gpu, dt, quick=True))
+        assert list(TG.candidates(gpu, dt, quick=True))
 
 
 # ---- views, alpha / beta, beta = 0 ---------------------------------------------------------
@@ -306,7 +307,7 @@ def test_tuner_candidates_valid(device):
 
     assert "gemm" in tuners()
     for dt in ("float", "double"):
-        cands = list(G.tune_candidates(device, dt, quick=True))
+        cands = list(TG.candidates(device, dt, quick=True))
         assert cands
         for variant, sc, p in cands:
             base = G.gemm_defaults(device, variant, dt, sc)
@@ -319,7 +320,7 @@ def test_tuner_candidates_valid(device):
 def test_tuner_bench_checks_and_times(rt):
     variant = G.choose_variant(rt.device, 128, 512, 784)
     p = G.gemm_defaults(rt.device, variant, "float", "medium")
-    s = G.tune_bench(rt, variant, "float", "medium", p)
+    s = TG.bench(rt, variant, "float", "medium", p)
     assert 0 < s < 1.0
 
 

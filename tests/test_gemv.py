@@ -453,14 +453,14 @@ def test_dynamic_more_groups_than_units(rt, device, dtype, tmp_path, monkeypatch
 def test_dynamic_refused_off_cpu():
     """ACC=2 relies on coherent caches between work-groups: a GPU's tuning entry with it is
     rejected (and the lookup falls back)."""
-    gemv_mod = importlib.import_module("clnn.gemv")
+    gemv_tunables = importlib.import_module("clnn.gemv_tunables")
 
     class Gpu:
         type = "GPU"
         max_work_group_size = 256
 
     with pytest.raises(ValueError, match="ACC=2"):
-        gemv_mod._validate(Gpu(), "col", "float", {"ACC": 2, "WGS": 1})
+        gemv_tunables.validate(Gpu(), "col", "float", {"ACC": 2, "WGS": 1})
 
 
 # ---- the tuner reaches the narrow kernels ------------------------------------------------------
@@ -468,15 +468,15 @@ def test_dynamic_refused_off_cpu():
 def test_tuner_times_narrow_kernels_and_their_width(rt, device):
     """The classes that hold narrow shapes are timed on one too (so NVW, the narrow kernels'
     vector width, is measured), and NVW is among their candidates; other classes are not."""
-    gemv_mod = importlib.import_module("clnn.gemv")
-    cands = list(gemv_mod._candidates(device, "float", quick=False))
+    tune_gemv = importlib.import_module("clnn.tune.gemv")
+    cands = list(tune_gemv.candidates(device, "float", quick=False))
     for variant, sc in (("row", "small"), ("row", "tall"), ("col", "small"), ("col", "wide")):
         assert len({p["NVW"] for v, s, p in cands if (v, s) == (variant, sc)}) >= 2
     assert len({p["NVW"] for v, s, p in cands if (v, s) == ("row", "large")}) == 1
-    probs = gemv_mod._bench_data(rt, "col", "float", "wide", True)
+    probs = tune_gemv.bench_data(rt, "col", "float", "wide", True)
     assert [(a.m, a.n) for _, _, a, _, _ in probs] == [(8, 16384), (3, 16384)]
-    assert [(a.m, a.n) for _, _, a, _, _ in gemv_mod._bench_data(rt, "col", "float", "large",
-                                                                    True)] == [(1024, 1024)]
+    assert [(a.m, a.n) for _, _, a, _, _ in tune_gemv.bench_data(rt, "col", "float", "large",
+                                                                     True)] == [(1024, 1024)]
     assert probs[0][2].released  # one group's operands at a time
     p = dict(tuning.defaults(device, "gemv", "col", "float", "wide"), NVW=4)
-    assert gemv_mod._bench(rt, "col", "float", "wide", p, quick=True) > 0
+    assert tune_gemv.bench(rt, "col", "float", "wide", p, quick=True) > 0

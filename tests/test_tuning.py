@@ -147,8 +147,6 @@ def test_mv_with_a_database_entry_is_right(rt, db):
 
 # ---- the tuner ------------------------------------------------------------------------------
 def test_tuner_registry_contract():
-    import clnn.gemv  # noqa: F401  (registers)
-
     t = tune.tuners()
     assert "gemv" in t
     dev = clnn.select_device(os.environ.get("CLNN_TEST_DEVICES", "").split(",")[0] or None)

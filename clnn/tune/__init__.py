@@ -1,14 +1,19 @@
 """``clnn tune NAME``: measure kernel candidates on one device and store the winners.
 
-Each kernel family (``"gemv"``, ``"gemm"``, ...) plugs into the tuner from its own module with
-one call at import time::
+The tuner lives here, one module per kernel family, and the ops never import it: an op
+(``clnn/gemv.py``) owns its defaults, their validation and its shipped table
+(``clnn/gemv_tunables.py``, registered with :mod:`clnn.tuning`); its tuner module
+(``clnn/tune/gemv.py``) says which candidates to measure and how to time one.
 
-    from clnn.tune import register_tuner
-    register_tuner("gemv", candidates_fn, bench_fn, module="clnn.gemv")
+:data:`FAMILIES` is the one list of tunable families; ``clnn tune``'s sub-commands and
+:func:`tuners` are read from it. To add a family ``NAME``:
+
+1. write ``clnn/tune/NAME.py`` with the two functions below, at module level;
+2. add ``("NAME", "one line for clnn tune --help")`` to :data:`FAMILIES`.
 
 The contract of the two functions:
 
-``candidates_fn(device, dtype, quick) -> Iterable[(variant, size_class, params)]``
+``candidates(device, dtype, quick) -> Iterable[(variant, size_class, params)]``
     ``device`` is a :class:`clnn.DeviceInfo`, ``dtype`` is ``"float"`` or ``"double"`` and
     ``quick`` asks for a short list (a CI smoke run). Yields every candidate worth measuring:
     ``variant`` and ``size_class`` are the strings that ``clnn.tuning.params`` is later asked
@@ -16,7 +21,7 @@ The contract of the two functions:
     kernel with. Candidates that the device cannot run (work-group too large, local memory)
     should not be yielded; any that still fail are skipped with a note.
 
-``bench_fn(rt, variant, dtype, size_class, params, quick=False) -> float``
+``bench(rt, variant, dtype, size_class, params, quick=False) -> float``
     Runs the op on ``rt`` (a :class:`clnn.Runtime`) with exactly these ``params`` on a problem
     typical of ``size_class`` (a smaller one when ``quick``; the keyword is passed only when
     the function takes it) and returns its median seconds per call (lower is better). It
@@ -31,7 +36,7 @@ writes it with :func:`clnn.tuning.store` into the per-user tuning database (see
 :mod:`clnn.tuning`: ``$CLNN_TUNING_DB``, else ``$XDG_CACHE_HOME/clnn/tuning.json``, else
 ``~/.cache/clnn/tuning.json``), keyed by device name, driver version, dtype, variant and size
 class. The defaults themselves are always among the measured candidates (the tuner adds them
-when ``candidates_fn`` does not), so a stored winner is never slower than the defaults on the
+when ``candidates`` does not), so a stored winner is never slower than the defaults on the
 tuner's own measurement.
 
 Command line (dispatched by :mod:`clnn.cli`)::
@@ -40,10 +45,11 @@ Command line (dispatched by :mod:`clnn.cli`)::
                    [--variant V] [--size-class S] [--json FILE]
 
 Example:
-    >>> from clnn.tune import tuners
-    >>> import clnn.gemv  # registers the gemv tuner
-    >>> "gemv" in tuners()
+    >>> from clnn.tune import FAMILIES, tuners
+    >>> ("gemv", "tune the gemv kernels for this device") in FAMILIES
     True
+    >>> tuners()["gemm"].candidates.__module__
+    'clnn.tune.gemm'
 """
 
 from __future__ import annotations
@@ -52,17 +58,23 @@ import argparse
 import importlib
 import inspect
 import math
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from .errors import ClnnError
+from ..errors import ClnnError
 
-__all__ = ["register_tuner", "tuners", "Tuner", "tune", "add_arguments", "run"]
+__all__ = ["FAMILIES", "tuners", "Tuner", "tune", "add_arguments", "run"]
 
 CandidatesFn = Callable[[Any, str, bool], Iterable[Tuple[str, str, dict]]]
-BenchFn = Callable[[Any, str, str, str, dict], float]
+BenchFn = Callable[..., float]
+
+FAMILIES: Tuple[Tuple[str, str], ...] = (
+    ("gemv", "tune the gemv kernels for this device"),
+    ("gemm", "tune the gemm kernels for this device"),
+)
+"""(name, one line of help) of every tunable kernel family; its hooks are the module
+``clnn.tune.<name>``."""
 
 
 @dataclass(frozen=True)
@@ -74,31 +86,26 @@ class Tuner:
     bench: BenchFn
 
 
-_TUNERS: Dict[str, Tuner] = {}
-# family -> module that registers it when imported (the CLI imports lazily)
-_MODULES = {"gemv": "clnn.gemv", "gemm": "clnn.gemm"}
-
-
-def register_tuner(family: str, candidates_fn: CandidatesFn, bench_fn: BenchFn,
-                   module: Optional[str] = None) -> None:
-    """Register the tuning hooks of kernel family ``family`` (replaces an earlier one)."""
-    _TUNERS[family] = Tuner(family, candidates_fn, bench_fn)
-    if module:
-        _MODULES[family] = module
-
-
-def tuners() -> Dict[str, Tuner]:
-    """The registered tuners by family name."""
-    return dict(_TUNERS)
+_TUNERS: Dict[str, Tuner] = {}  # loaded on first use (tests add fakes)
 
 
 def _tuner(family: str) -> Tuner:
-    if family not in _TUNERS and family in _MODULES:
-        importlib.import_module(_MODULES[family])
-    try:
-        return _TUNERS[family]
-    except KeyError:
-        raise ClnnError(f"no tuner registered for kernel family {family!r}") from None
+    t = _TUNERS.get(family)
+    if t is not None:
+        return t
+    if family not in dict(FAMILIES):
+        raise ClnnError(f"no tuner for kernel family {family!r}; there are: "
+                        f"{', '.join(name for name, _ in FAMILIES)}")
+    mod = importlib.import_module(f"{__name__}.{family}")
+    t = _TUNERS[family] = Tuner(family, mod.candidates, mod.bench)
+    return t
+
+
+def tuners() -> Dict[str, Tuner]:
+    """The tuners of every family in :data:`FAMILIES` (and any added at run time) by name."""
+    for name, _ in FAMILIES:
+        _tuner(name)
+    return dict(_TUNERS)
 
 
 def _takes_quick(fn: Callable) -> bool:
@@ -121,7 +128,7 @@ def tune(rt: Any, family: str, dtypes: Iterable[str], quick: bool = False,
     Returns one record per (variant, dtype, size_class): the winner, its time, the defaults'
     time and the number of candidates tried. ``dry_run`` measures without storing.
     """
-    from . import tuning
+    from .. import tuning
 
     t = _tuner(family)
     results: List[dict] = []
@@ -206,9 +213,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace, name: str) -> int:
     """Entry point of ``clnn tune NAME``; returns the exit status."""
-    from . import tuning
-    from .bench.timing import write_json
-    from .runtime import Runtime
+    from .. import tuning
+    from ..bench.timing import write_json
+    from ..runtime import Runtime
 
     with Runtime(getattr(args, "device", None)) as rt:
         if args.dtype == "all":
@@ -228,12 +235,3 @@ def run(args: argparse.Namespace, name: str) -> int:
             write_json(args.json, {"device": rt.device.as_dict(), "family": name,
                                    "results": res})
     return 0 if res else 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    p = argparse.ArgumentParser(prog="python -m clnn.tune")
-    p.add_argument("name")
-    p.add_argument("--device", default=None)
-    add_arguments(p, "")
-    a = p.parse_args()
-    sys.exit(run(a, a.name))

@@ -8,7 +8,8 @@ Example:
     [1. 3.]
 """
 
-from . import _version, nn, optim, schedules
+# operators: imported for what it does on import (the arrays' engine: see clnn.buffer)
+from . import _version, nn, operators, optim, schedules  # noqa: F401
 from .array import Matrix, Vector, submatrix, subvector
 from .blas1 import asum, axpy, copy, dot, iamax, nrm2, rk, scal, swap
 from .devices import DeviceInfo, devices, select_device

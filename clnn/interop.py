@@ -10,7 +10,7 @@ the pyopencl array itself, so the memory stays valid while the clnn array lives;
 clnn array (or the runtime) only drops that reference: the pyopencl array stays usable.
 
 Arrays of another context, and arrays of other dtypes, are copied (through the host, with the
-conversion rules of :func:`clnn.array.host_array`).
+conversion rules of :func:`clnn.dtypes.host_array`).
 
 The way out is :meth:`clnn.Vector.to_pyopencl` / :meth:`clnn.Matrix.to_pyopencl`.
 
@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 import pyopencl as cl
 
-from .array import _FLOATS, Array, Matrix, Vector, as_dtype
+from .array import Array, Matrix, Vector
+from .dtypes import FLOATS, as_dtype
 from .errors import ShapeError, UnsupportedError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .runtime import Runtime
+    from .memory import Memory
 
-__all__ = ["is_pyopencl_array", "from_pyopencl", "wrap"]
+__all__ = ["is_pyopencl_array", "view", "to_host", "wrap"]
 
 
 def is_pyopencl_array(obj: Any) -> bool:
@@ -46,20 +47,21 @@ def is_pyopencl_array(obj: Any) -> bool:
     return isinstance(obj, cla.Array)
 
 
-def from_pyopencl(rt: Runtime, ary: Any, dtype: Any = None,
-                  layout: Optional[str] = None) -> Array:
-    """``ary`` as a clnn array of ``rt``: wrapped when it shares ``rt``'s context and has the
-    dtype asked for (float32/float64), else copied."""
+def view(rt: Memory, ary: Any, dtype: Any = None,
+         layout: Optional[str] = None) -> Optional[Array]:
+    """``ary`` as a clnn array of ``rt`` sharing its memory when it is on ``rt``'s context and
+    has the dtype asked for (float32/float64; a matrix in the other ``layout`` is copied on
+    the device); None when it must come through the host (:func:`to_host`)."""
     want = None if dtype is None else as_dtype(dtype)
-    if ary.context == rt.ctx and ary.dtype in _FLOATS and want in (None, ary.dtype):
+    if ary.context == rt.ctx and ary.dtype in FLOATS and want in (None, ary.dtype):
         arr = wrap(rt, ary, layout)
         if isinstance(arr, Matrix) and layout is not None and layout != arr.layout:
             return arr.copy(layout=layout)
         return arr
-    return rt.asarray(_read(ary), dtype=dtype, layout=layout)
+    return None
 
 
-def _read(ary: Any) -> np.ndarray:
+def to_host(ary: Any) -> np.ndarray:
     """A host copy of a pyopencl array with non-negative strides (contiguous or not)."""
     isz = ary.dtype.itemsize
     if ary.size == 0 or ary.base_data is None:
@@ -103,7 +105,7 @@ def _geometry(ary: Any, layout: Optional[str]) -> tuple:
                      "one axis; copy it first (ary.copy() or rt.asarray(ary.get()))")
 
 
-def wrap(rt: Runtime, ary: Any, layout: Optional[str] = None) -> Array:
+def wrap(rt: Memory, ary: Any, layout: Optional[str] = None) -> Array:
     """A clnn view of the memory of ``ary`` (a float32/float64 pyopencl array on ``rt``'s
     context), no copy. Commands queued on another queue of that context are waited for."""
     rt._live()
@@ -126,7 +128,7 @@ def wrap(rt: Runtime, ary: Any, layout: Optional[str] = None) -> Array:
     return Matrix(rt, m, n, dt, lay, owner=owner, offset=off, ld=step)
 
 
-def _owner(rt: Runtime, base: Any, dt: np.dtype) -> Vector:
+def _owner(rt: Memory, base: Any, dt: np.dtype) -> Vector:
     """The one clnn owner of a wrapped buffer per runtime and dtype (views of one buffer
     then know that they overlap). It holds an OpenCL reference of its own and ``base``."""
     key = (base.int_ptr, dt)

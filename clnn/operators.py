@@ -1,7 +1,9 @@
 """Python operators on :class:`clnn.Vector` and :class:`clnn.Matrix`, with numpy's meaning.
 
-:mod:`clnn.array` declares the special methods; they call in here (at first use, so that the
-array module does not import the kernels). Each operator is one launch of an existing kernel,
+:class:`clnn.buffer.Array` declares the special methods; this module is their engine and
+installs itself there when clnn is imported (the kernels import the arrays, so the arrays do
+not import the kernels). It also does the device side of ``copy()`` and of ``fill()`` on a
+strided view. Each operator is one launch of an existing kernel,
 on the device, and checks its operands first as the named functions do (``ShapeError``,
 ``DTypeError``, ``RuntimeMismatchError``; ``OperandError`` for a non-clnn operand):
 
@@ -36,19 +38,23 @@ Example:
 from __future__ import annotations
 
 import numbers
-from typing import Any, List, Union
+import sys
+from typing import Any, List, Optional, Union
 
 import numpy as np
 
 from . import checks
-from .array import Array, Matrix, Vector, scalar_value
+from .array import Array, Matrix, Vector
 from .blas1 import copy, dot
+from .buffer import use_engine
+from .dtypes import scalar_value
 from .elementwise import BINARY, UNARY, _alloc_like, _map, _Op, _same_view, launch_map
 from .errors import DTypeError, OperandError, ShapeError
 from .gemm import mm
 from .gemv import mv
 
-__all__ = ["binary", "unary", "matmul", "setitem", "ARITH", "COMPARE"]
+__all__ = ["binary", "unary", "matmul", "setitem", "copy_array", "fill_view", "ARITH",
+           "COMPARE"]
 
 AnyArray = Union[Vector, Matrix]
 
@@ -223,3 +229,26 @@ def setitem(arr: AnyArray, key: Any, value: Any) -> None:
         target.fill(value)
         return
     target.set(_host_data(op, value, target.shape))
+
+
+def copy_array(arr: AnyArray, layout: Optional[str]) -> AnyArray:
+    """``arr.copy(layout)``: a new owner with ``arr``'s values, copied on the device (a matrix
+    in ``layout``, its own unless given)."""
+    rt = arr.runtime
+    if isinstance(arr, Matrix):
+        out = rt.matrix(arr.shape, layout=layout or arr.layout, dtype=arr.dtype)
+    else:
+        out = rt.vector(arr.n, dtype=arr.dtype)
+    try:
+        return copy(arr, out=out)
+    except BaseException:
+        out.release()
+        raise
+
+
+def fill_view(arr: AnyArray, value: Any) -> None:
+    """``arr.fill(value)`` for a view whose elements are not one stretch: one launch."""
+    launch_map("beta", arr, [], beta=value)
+
+
+use_engine(sys.modules[__name__])

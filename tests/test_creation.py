@@ -1,6 +1,6 @@
 """Creation and conversion: rt.empty/zeros/ones/full/*_like/arange/asarray, .copy, .astype,
 .reshape, .fill, .nbytes, Runtime(dtype=...), and the rule that no value changes silently on
-its way to the device (clnn/array.py host_array)."""
+its way to the device (clnn/dtypes.py host_array)."""
 
 import warnings
 
@@ -282,7 +282,7 @@ def test_fill_views(rt, dtype, layout, n):
 def test_fill_does_not_read_the_buffer(rt, monkeypatch):
     v = rt.vector(1000)
     calls = []
-    monkeypatch.setattr(clnn.array.transfer, "read", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(clnn.transfer, "read", lambda *a, **k: calls.append(a))
     v.fill(1)
     v[::7].fill(2)
     monkeypatch.undo()

@@ -161,15 +161,15 @@ class _Reads:
     """Counts device-to-host reads (``transfer.read``) while active."""
 
     def __init__(self, monkeypatch):
-        import clnn.array as arr_mod
+        import clnn.transfer as transfer
 
         self.count = 0
-        real = arr_mod.transfer.read
+        real = transfer.read
 
         def counted(*args, **kw):
             self.count += 1
             return real(*args, **kw)
-        monkeypatch.setattr(arr_mod.transfer, "read", counted)
+        monkeypatch.setattr(transfer, "read", counted)
 
 
 @pytest.mark.parametrize("n", [1, 3, 17, 301])

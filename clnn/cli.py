@@ -25,7 +25,8 @@ BENCHES = {
     "gemm": ("clnn.bench.gemm", "matrix-matrix products beside numpy, in GFLOP/s"),
     "blas1": ("clnn.bench.blas1", "BLAS-1, elementwise maps and reductions beside numpy"),
     "batch": ("clnn.bench.batch", "a layer on a batch: one mm against one mv per sample"),
-    "train": ("clnn.bench.train", "training epochs of the digits network beside numpy"),
+    "train": ("clnn.bench.train", "training epochs of the digits network or any MLP beside "
+                                  "numpy and PyTorch"),
     "leaks": ("clnn.bench.leaks", "memory growth while clnn's objects come and go"),
     "ops": ("clnn.bench.ops", "the Python operators (a @ b, y += x) beside clnn.mm, clnn.axpy"),
 }

@@ -1,8 +1,9 @@
 """``clnn bench train --distributed``: data-parallel training epochs over 1, 2, ... MPI ranks.
 
-The network and data are those of ``clnn bench train`` (64-128-10 on the 8x8 digits, Adam,
-float32). Every rank trains a replica on its share of each global batch (``--batch-sizes``
-are global) and the gradients are allreduced once per step (:mod:`clnn.distributed`).
+The network and data are those of ``clnn bench train`` (64-256-10 on the 8x8 digits, Adam
+unless ``--optimizer sgd``, float32). Every rank trains a replica on its share of each global
+batch (``--batch-sizes`` are global) and the gradients are allreduced once per step
+(:mod:`clnn.distributed`).
 
 Run plainly, the command is a launcher: for each count in ``--ranks`` (default 1 2) it starts
 ``mpiexec -n N`` on itself, alternating the counts for ``--rounds`` rounds (machines change
@@ -87,6 +88,14 @@ def _hostfile_args(mpiexec: str, hostfile: Optional[str]) -> List[str]:
 def run(args: argparse.Namespace) -> int:
     from ..distributed import env_rank
 
+    if list(getattr(args, "network", ["digits"])) != ["digits"]:
+        raise ClnnError("--distributed trains the digits network; leave out --network")
+    opts = getattr(args, "optimizer", None) or ["adam"]
+    if isinstance(opts, str):
+        opts = [opts]
+    if len(opts) != 1:
+        raise ClnnError("--distributed takes one --optimizer")
+    args.optimizer = opts[0]
     if env_rank() is not None or args.worker_json:
         return _worker(args)
     return _launch(args)

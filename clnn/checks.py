@@ -52,6 +52,40 @@ def scalar(value: Any, op: str, name: str) -> float:
         raise DTypeError(f"{op}: {name}={value!r} must be a real number") from None
 
 
+def host_numbers(value: Any, op: str, name: str, error: type = DTypeError,
+                 runtime: Any = None, owner: str = "the other operands") -> np.ndarray:
+    """``value``, data a user hands to ``op``, as a numpy array of numbers (bool, integer or
+    float; no copy where numpy makes none). A clnn array is read back: with ``runtime``, it
+    must belong to it (:class:`RuntimeMismatchError` names ``owner``, whose runtime it is).
+    Data numpy cannot make an array of raises :class:`ShapeError`; complex, object and text
+    data raise ``error`` (:class:`DTypeError` unless given). Messages name ``op`` and
+    ``name`` (what the value is: "x", "the value").
+
+    Example:
+        >>> from clnn.checks import host_numbers
+        >>> host_numbers([[1, 2]], "fit", "x").shape
+        (1, 2)
+        >>> host_numbers(["a"], "fit", "x")
+        Traceback (most recent call last):
+        ...
+        clnn.errors.DTypeError: fit: x of dtype <U1 is not real numbers
+    """
+    if isinstance(value, Array):
+        value._live()
+        if runtime is not None and value.runtime is not runtime:
+            raise RuntimeMismatchError(
+                f"{op}: {name} lives on another runtime ({value.runtime.device}) than "
+                f"{owner} ({runtime.device}); copy it over first")
+        value = value.to_numpy()
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as e:
+        raise ShapeError(f"{op}: cannot make an array of {name} ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise error(f"{op}: {name} of dtype {arr.dtype} is not real numbers")
+    return arr
+
+
 def _extent(a: Array) -> tuple:
     return a.offset, a.offset + a._span()
 
@@ -71,5 +105,5 @@ def no_overlap(op: str, out: Array, *inputs: Array) -> None:
             raise ShapeError(f"{op}: out shares memory with an input; use a separate buffer")
 
 
-__all__ = ["need", "same_runtime", "same_dtype", "scalar", "overlaps", "no_overlap",
-           "Matrix", "Vector"]
+__all__ = ["need", "same_runtime", "same_dtype", "scalar", "host_numbers", "overlaps",
+           "no_overlap", "Matrix", "Vector"]

@@ -49,7 +49,7 @@ from .blas1 import copy, dot
 from .buffer import use_engine
 from .dtypes import scalar_value
 from .elementwise import BINARY, UNARY, _alloc_like, _map, _Op, _same_view, launch_map
-from .errors import DTypeError, OperandError, ShapeError
+from .errors import OperandError, ShapeError
 from .gemm import mm
 from .gemv import mv
 
@@ -176,12 +176,7 @@ def matmul(x: AnyArray, y: Any, reflected: bool = False) -> Union[AnyArray, floa
 
 
 def _host_data(op: str, value: Any, shape: tuple) -> np.ndarray:
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as e:
-        raise ShapeError(f"{op}: cannot make an array of the value ({e})") from None
-    if arr.dtype.kind not in "biuf":
-        raise DTypeError(f"{op}: a value of dtype {arr.dtype} is not real numbers")
+    arr = checks.host_numbers(value, op, "the value")
     try:
         return np.broadcast_to(arr, shape)
     except ValueError:

@@ -289,3 +289,38 @@ def test_errors_refuse_before_writing(rt, dtype):
             x + gone
         with pytest.raises(clnn.ReleasedError):
             _ = -gone
+
+
+def test_host_numbers_one_home_for_host_data_checks(rt, dtype):
+    """checks.host_numbers: the checks of data a user hands over (operators' assignment, and
+    the data of nn's fit/predict)."""
+    from clnn.checks import host_numbers
+    from clnn.nn import DataError
+
+    got = host_numbers([[1, 2, 3]], "op", "x")
+    assert got.shape == (1, 3) and got.dtype.kind == "i"
+    host = np.ones(3, dtype)
+    assert host_numbers(host, "op", "x") is host  # no copy
+    for bad in (np.ones(2) * 1j, np.array(["a"]), np.array([1, None], dtype=object)):
+        with pytest.raises(clnn.DTypeError, match="op: x of dtype .* is not real numbers"):
+            host_numbers(bad, "op", "x")
+        with pytest.raises(DataError, match="fit: x of dtype"):
+            host_numbers(bad, "fit", "x", error=DataError)
+    with pytest.raises(clnn.ShapeError, match="op: cannot make an array of x"):
+        host_numbers([[1, 2], [3]], "op", "x")
+    with rt.vector(np.arange(3, dtype=dtype)) as v:
+        np.testing.assert_array_equal(host_numbers(v, "op", "x", runtime=rt), [0, 1, 2])
+        with clnn.Runtime(rt.device) as other:
+            with pytest.raises(clnn.RuntimeMismatchError,
+                               match="x lives on another runtime .* than the network"):
+                host_numbers(v, "op", "x", runtime=other, owner="the network")
+        v.release()
+        with pytest.raises(clnn.ReleasedError, match="released"):
+            host_numbers(v, "op", "x")
+    a = rt.zeros((2, 3), dtype=dtype)  # the operators' assignment goes through it
+    with pytest.raises(clnn.DTypeError, match="not real numbers"):
+        a[0] = np.array(["a", "b", "c"])
+    with pytest.raises(clnn.ShapeError, match="cannot make an array of the value"):
+        a[0] = [[1, 2], [3]]
+    assert not a.to_numpy().any()
+    a.release()

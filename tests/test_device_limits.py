@@ -35,6 +35,7 @@ from clnn import launch, tuning
 from clnn.nn import Dense, Network
 
 gemv_mod = importlib.import_module("clnn.gemv")
+tune_gemv = importlib.import_module("clnn.tune.gemv")
 F32 = np.float32
 
 
@@ -361,7 +362,7 @@ def test_last_group_pattern_never_on_non_cpu(device, tmp_path, monkeypatch, rng)
     for dt in ("float", "double"):
         for sc in gemv_mod.SIZE_CLASSES:
             assert tuning.defaults(gpu, "gemv", "col", dt, sc)["ACC"] != 2
-        assert all(p.get("ACC") != 2 for _, _, p in gemv_mod._candidates(gpu, dt, True))
+        assert all(p.get("ACC") != 2 for _, _, p in tune_gemv.candidates(gpu, dt, True))
     with pytest.raises(ValueError, match="ACC=2 is for CPU devices"):
         tuning.check(gpu, "gemv", "col", "float", {"ACC": 2, "WGS": 1})
     monkeypatch.setenv("CLNN_TUNING_DB", str(tmp_path / "tuning.json"))

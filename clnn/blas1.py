@@ -72,47 +72,42 @@ def _validate(device, variant: str, dtype: str, p: dict) -> None:
 register_defaults("blas1", blas1_defaults, _validate)
 
 
-# ---- scratch and plans -----------------------------------------------------------------------
-class _Scratch:
-    """Per runtime and dtype: the partials of stage 1 and the 1-element results read back."""
+# ---- buffers and plans ---------------------------------------------------------------------
+class _Parts:
+    """Per runtime, dtype and MAXG: the partials of stage 1 and the 1-element results read
+    back, as vectors of the runtime (counted in its memory, released with it). They are this
+    family's own, not the shared scratch: a reduction's two launches and its read-back run
+    under the runtime's lock, so one set serves every call."""
 
     def __init__(self, rt, dtype: np.dtype, maxg: int):
-        ctx = rt.ctx
-        rw = cl.mem_flags.READ_WRITE
-        self.part = cl.Buffer(ctx, rw, 2 * maxg * dtype.itemsize)
-        self.parti = cl.Buffer(ctx, rw, maxg * 4)
-        self.res = cl.Buffer(ctx, rw, dtype.itemsize)
-        self.resi = cl.Buffer(ctx, rw, 4)
+        # the int32 partials and index live in float32 vectors (the kernels see int*)
+        self._vectors = (rt.vector(2 * maxg, dtype=dtype), rt.vector(maxg, dtype=np.float32),
+                         rt.vector(1, dtype=dtype), rt.vector(1, dtype=np.float32))
+        self.part, self.parti, self.res, self.resi = (v._buf for v in self._vectors)
         self.host = np.empty(1, dtype)
         self.hosti = np.empty(1, np.int32)
 
+    def release(self) -> None:
+        for v in self._vectors:
+            v.release()
+
 
 def _params(rt, dtype: np.dtype) -> dict:
-    key = ("blas1-params", dtype, generation())
-    p = rt._plans.get(key)
-    if p is None:
-        p = tuned_params(rt.device, "blas1", "reduce", real_type(dtype))
-        rt._plans[key] = p
-    return p
+    return rt.memo(("blas1-params", dtype, generation()),
+                   lambda: tuned_params(rt.device, "blas1", "reduce", real_type(dtype)))
 
 
-def _scratch(rt, dtype: np.dtype, maxg: int) -> _Scratch:
-    key = ("blas1-scratch", dtype, maxg)
-    s = rt._plans.get(key)
-    if s is None:
-        s = rt._plans[key] = _Scratch(rt, dtype, maxg)
-    return s
+def _parts(rt, dtype: np.dtype, maxg: int) -> _Parts:
+    return rt.memo(("blas1-parts", dtype, maxg), lambda: _Parts(rt, dtype, maxg))
 
 
 def _plans(rt, op: str, dtype: np.dtype, incx1: bool, incy1: bool, aligned: bool,
            p: dict) -> tuple:
-    key = ("blas1", op, dtype, incx1, incy1, aligned, generation())
-    plans = rt._plans.get(key)
-    if plans is None:
-        plans = build_fitting(lambda q: _make_plans(rt, op, dtype, incx1, incy1, aligned, q),
-                              p, "WGS", "WGS2")  # reduce1 takes WGS, WGS2 from the plans
-        rt._plans[key] = plans
-    return plans
+    # reduce1 takes WGS, WGS2 from the plans
+    return rt.memo(("blas1", op, dtype, incx1, incy1, aligned, generation()),
+                   lambda: build_fitting(lambda q: _make_plans(rt, op, dtype, incx1, incy1,
+                                                               aligned, q),
+                                         p, "WGS", "WGS2"))
 
 
 def _make_plans(rt, op: str, dtype: np.dtype, incx1: bool, incy1: bool, aligned: bool,
@@ -164,7 +159,7 @@ def reduce1(op: str, x: Vector, y: Optional[Vector] = None, out: Optional[Vector
     chunk = round_up(max(p["MINCHUNK"], -(-n // p["MAXG"])), step)
     groups = -(-n // chunk)
     stage1, stage2 = _plans(rt, op, dtype, incx1, incy1 if y is not None else True, aligned, p)
-    s = _scratch(rt, dtype, p["MAXG"])
+    s = _parts(rt, dtype, p["MAXG"])
     wgs, wgs2 = stage1.params["WGS"], stage2.params["WGS2"]
     with rt._lock:
         stage1.launch((groups * wgs,), (wgs,), (n, chunk, x._owner._buf, x.offset, x.stride,

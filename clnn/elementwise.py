@@ -175,9 +175,7 @@ def _alloc_like(x: AnyArray) -> AnyArray:
 # ---- the launch ------------------------------------------------------------------------------
 def _plan(rt, expr: str, dtype: np.dtype, kinds: str, out1: bool, aligned: bool,
           p: dict) -> Plan:
-    key = ("elementwise", expr, dtype, kinds, out1, aligned, generation())
-    plan = rt._plans.get(key)
-    if plan is None:
+    def make() -> Plan:
         rtype = real_type(dtype)
         d = dtype.type
 
@@ -188,21 +186,20 @@ def _plan(rt, expr: str, dtype: np.dtype, kinds: str, out1: bool, aligned: bool,
             return Plan(rt, k, [_I, _I, d, d, None, _I, _I, _I]
                         + [None, _I, _I, _I] * len(kinds), q)
 
-        plan = build_fitting(build, p, "WGS")  # launch_map takes WGS from plan.params
-        rt._plans[key] = plan
-    return plan
+        return build_fitting(build, p, "WGS")  # launch_map takes WGS from plan.params
+
+    return rt.memo(("elementwise", expr, dtype, kinds, out1, aligned, generation()), make)
 
 
 def _params(rt, dtype: np.dtype, math: bool) -> dict:
-    key = ("elementwise-params", dtype, math, generation())
-    p = rt._plans.get(key)
-    if p is None:
+    def make() -> dict:
         p = tuned_params(rt.device, "elementwise", "map", real_type(dtype))
         if math:
             p = dict(p, VW=p["VWM"])
         p["BS"] = round_up(p["BS"], p["VW"])
-        rt._plans[key] = p
-    return p
+        return p
+
+    return rt.memo(("elementwise-params", dtype, math, generation()), make)
 
 
 def launch_map(expr: str, out: AnyArray, ops: Sequence[_Op], alpha: float = 0.0,

@@ -8,7 +8,7 @@ How a call runs (see ``kernels/gemv.cl.mako`` for the kernels):
 * ``a.layout == "row"`` (rows contiguous: a row-major matrix, or ``w.T`` of a col-major one)
   runs ``gemv_row``, dot products of row blocks with x; ``"col"`` runs ``gemv_col``, sums of
   scaled columns. When there are too few rows to keep the device busy the columns are split
-  across work-items, which write partial sums to a per-runtime workspace, and ``gemv_sum``
+  across work-items, which write partial sums to the runtime's scratch buffer, and ``gemv_sum``
   adds them up (with alpha and beta) in a second launch.
 * The tunables come from :mod:`clnn.tuning` (tuning database, then the shipped PoCL
   measurements and the defaults derived from device limits of :mod:`clnn.gemv_tunables`) per
@@ -38,6 +38,7 @@ import pyopencl as cl
 
 from . import checks, tuning
 from .array import Matrix, Vector
+from .errors import ReleasedError
 from .gemv_tunables import SIZE_CLASSES, size_class
 from .launch import Plan, real_type
 
@@ -187,11 +188,8 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
 
 
 def _cache(rt) -> dict:
-    """gemv's own cache on the runtime: launch calls by shape, workspace, memo."""
-    d = rt._plans.get("gemv")
-    if d is None:
-        d = rt._plans["gemv"] = {}
-    return d
+    """gemv's launch calls on the runtime, by shape and tuning generation."""
+    return rt.memo(("gemv",), dict)
 
 
 def _shape(a: Matrix, x: Vector, out: Vector) -> tuple:
@@ -225,15 +223,9 @@ def forced_call(rt, a: Matrix, x: Vector, out: Vector, params: dict) -> _Call:
 
 
 def _workspace(rt, dtype: np.dtype, nelem: int) -> cl.Buffer:
-    cache = _cache(rt)
-    key = ("workspace", dtype.char)
-    ws = cache.get(key)
-    if ws is None or ws[1] < nelem:
-        size = max(nelem, 1 << 14)
-        buf = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE, size * dtype.itemsize)
-        ws = (buf, size)
-        cache[key] = ws
-    return ws[0]
+    """The partial sums' buffer (the runtime's scratch: take ``rt._lock`` first and hold it
+    until the launches that use it are enqueued)."""
+    return rt.scratch("gemv", nelem, dtype)._buf
 
 
 _P16 = struct.Struct("16i").pack
@@ -254,7 +246,7 @@ def enqueue(rt, c: _Call, a: Matrix, x: Vector, out: Vector, alpha: float,
         if c.ctr is None:
             c.main.launch(c.gsize, c.lsize, args)
             return args
-        with rt._lock:  # ACC=2: plus the partial sums (shared workspace) and the counters
+        with rt._lock:  # ACC=2: plus the partial sums (scratch) and the counters
             args += (_workspace(rt, a.dtype, c.gsize[0] * a.m), c.ctr)
             c.main.launch(c.gsize, c.lsize, args)
         return args
@@ -278,12 +270,17 @@ class _Memo:
                  "kernel", "queue", "lock")
 
 
+_MEMO = ("gemv-memo",)  # rt.memo key of {id(out): _Memo}
+
+
 def _remember(rt, a, x, out, c: _Call, alpha: float, beta: float, args: tuple) -> None:
-    if c.split:
+    if c.split or c.ctr is not None:
+        # two launches, or the runtime's scratch among the arguments (which a later call may
+        # grow away): such calls take the general path every time
         return
-    memo = rt._plans.get("gemv-memo")
-    if memo is None or len(memo) > 256:
-        memo = rt._plans["gemv-memo"] = {}
+    memo = rt.memo(_MEMO, dict)
+    if len(memo) > 256:
+        memo.clear()
     e = _Memo()
     e.a, e.x, e.out = weakref.ref(a), weakref.ref(x), weakref.ref(out)
     e.plan, e.gsize, e.lsize = c.main, c.gsize, c.lsize
@@ -296,7 +293,7 @@ def _remember(rt, a, x, out, c: _Call, alpha: float, beta: float, args: tuple) -
 def _memo_of(rt, out: Vector) -> Optional[_Memo]:
     """The remembered single-launch call that last wrote ``out`` (benchmarks read its kernel
     and arguments), or None."""
-    e = rt._plans.get("gemv-memo", {}).get(id(out))
+    e = rt.memo(_MEMO, dict).get(id(out))
     return e if e is not None and e.out() is out else None
 
 
@@ -346,8 +343,8 @@ def mv(a: Matrix, x: Vector, out: Optional[Vector] = None, alpha: float = 1.0,
     # buffers for the same reason).
     rt = getattr(a, "runtime", None)
     try:
-        e = rt._plans["gemv-memo"][id(out)]
-    except (AttributeError, KeyError, TypeError):
+        e = rt.memo(_MEMO, dict).get(id(out))
+    except (AttributeError, TypeError, ReleasedError):
         e = None
     if (e is not None and e.out() is out and e.a() is a and e.x() is x
             and (type(alpha) is float or type(alpha) is int) and alpha == e.alpha

@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Optional, Union
 
 import numpy as np
-import pyopencl as cl
 
 from . import checks
 from .array import Matrix, Vector
@@ -67,9 +66,8 @@ register_defaults("reduce", reduce_defaults, _validate)
 
 
 def _plan(rt, op: str, variant: str, dtype: np.dtype, unit: bool, aligned: bool) -> tuple:
-    key = ("reduce", op, variant, dtype, unit, aligned, generation())
-    got = rt._plans.get(key)
-    if got is None:
+    """(plan, its tunables) of one kernel variant, built once per runtime."""
+    def make() -> tuple:
         rtype = real_type(dtype)
         p = tuned_params(rt.device, "reduce", variant, rtype)
         types = [_I, _I, None, _I, _I, _I, None, _I, _I]
@@ -82,9 +80,9 @@ def _plan(rt, op: str, variant: str, dtype: np.dtype, unit: bool, aligned: bool)
             return Plan(rt, k, types + ([_I, _I] if variant == "across" else []), q, wgs=wgs)
 
         plan = build_fitting(build, p, "WGS")
-        got = (plan, plan.params)
-        rt._plans[key] = got
-    return got
+        return plan, plan.params
+
+    return rt.memo(("reduce", op, variant, dtype, unit, aligned, generation()), make)
 
 
 def _params(rt, dtype: np.dtype, variant: str) -> dict:
@@ -118,24 +116,13 @@ def launch_axis(op: str, buf_owner, off: int, sk: int, sr: int, K: int, R: int,
     # two stages: per-block partials of rpb rows into scratch (a G x K row matrix), then the
     # G partials of each output
     G = -(-R // rpb)
-    with rt._lock:
-        scratch = _scratch(rt, out.dtype, G * K)
+    plan2, _ = _plan(rt, op, "across", out.dtype, True, vw > 1 and K % vw == 0)
+    with rt._lock:  # (the scratch is ours until both launches are enqueued)
+        scratch = rt.scratch("reduce", G * K, out.dtype)._buf
         plan.launch((gk, G), None, (K, R, buf_owner._buf, off, sk, sr, scratch, 0, 1, rpb, K))
-        plan2, _ = _plan(rt, op, "across", out.dtype, True, vw > 1 and K % vw == 0)
         plan2.launch((gk, 1), None, (K, G, scratch, 0, 1, K, out._owner._buf, out.offset,
                                      out.stride, G, 0))
     return out
-
-
-def _scratch(rt, dtype: np.dtype, nelem: int):
-    """A device buffer of at least ``nelem`` elements, kept per runtime (grown on demand)."""
-    key = ("reduce-scratch", dtype)
-    buf = rt._plans.get(key)
-    if buf is None or buf.size < nelem * dtype.itemsize:
-        size = nelem if nelem > 1 << 16 else 1 << 16  # (max is clnn.max in this module)
-        buf = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE, size * dtype.itemsize)
-        rt._plans[key] = buf
-    return buf
 
 
 def _axis(op: str, a: AnyArray, axis, out: Optional[Vector]):

@@ -101,10 +101,7 @@ def candidates(device: DeviceInfo, dtype: str, quick: bool
 
 def _slot(rt: Any) -> dict:
     """The tuner's problems on ``rt``: {group: problems}, at most one group."""
-    slot = rt._plans.get("tune-gemv")
-    if slot is None:
-        slot = rt._plans["tune-gemv"] = {}
-    return slot
+    return rt.memo(("tune-gemv",), dict)
 
 
 def bench_data(rt: Any, variant: str, dtype: str, sc: str, quick: bool) -> list:

@@ -23,14 +23,16 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import Any, NamedTuple, Optional, Tuple
 
 import numpy as np
+import pyopencl as cl
 
 from . import checks, tuning
 from .array import Matrix
 from .devices import DeviceInfo
-from .launch import Plan, real_type, round_up
+from .errors import ShapeError
+from .launch import Plan, fit_kernel, real_type, round_up
 from .tuning import ANY, register_defaults
 
 __all__ = ["mm", "gemm", "gemm_defaults", "size_class", "choose_variant", "avx512"]
@@ -48,6 +50,10 @@ values (24 bytes for 6 floats) per k value and panel; eight panels of one work-i
 cache lines while they are in L1 (1024^3 with a transposed A, PoCL: pack_a 0.77-0.93 ms with
 one panel per work-item against 0.36-0.39 ms for a row-major A)."""
 SIZE_CLASSES = ("medium", "large")
+MAX_MR, MAX_NR = 32, 128  # the largest register tile the packed variant accepts
+EPILOGUES = ("bias_act", "dact", "rowsum")
+"""Store epilogues of the packed tile kernels (kernels/gemm.cl.mako, ``EPI``): used by the
+prepared :class:`Product` of the nn plans, never by :func:`mm`."""
 
 
 @functools.cache
@@ -135,7 +141,7 @@ def _validate(device: DeviceInfo, variant: str, dtype: str, p: dict) -> None:
         raise ValueError(f"VW={p['VW']} {dtype}s are wider than 512 bits")
     if p["NR"] % p["VW"]:
         raise ValueError(f"NR={p['NR']} is not a multiple of VW={p['VW']}")
-    if p["MR"] > 32 or p["NR"] > 128 or p["MR"] * p["NR"] > 1024 or p["UK"] > 16:
+    if p["MR"] > MAX_MR or p["NR"] > MAX_NR or p["MR"] * p["NR"] > 1024 or p["UK"] > 16:
         raise ValueError(f"register tile {p['MR']}x{p['NR']} (UK={p['UK']}) is too large")
 
 
@@ -155,14 +161,23 @@ def choose_variant(device: DeviceInfo, m: int, n: int, k: int) -> str:
 
 
 # ---- plans and workspace -------------------------------------------------------------------
-def _kernel_plan(rt, kind: str, rtype: str, p: dict, args: list) -> Plan:
+def _render(kind: str, p: dict, epilogue: Optional[str] = None) -> dict:
+    """The template parameters (besides dtype) of kernel ``gemm_<kind>`` with tunables ``p``;
+    ``EPI`` only when there is an epilogue, so mm's programs render as they always did."""
+    if kind == "ref":
+        return {"variant": "ref", "TS": p["TS"], "WPT": p["WPT"], "VW": 1}
+    render = {"variant": "packed", "MR": p["MR"], "NR": p["NR"], "VW": p["VW"],
+              "UK": p["UK"], "KB": p["KB"], "PA": PACK_A_PANELS}
+    if epilogue is not None:
+        render["EPI"] = epilogue
+    return render
+
+
+def _kernel_plan(rt, kind: str, rtype: str, p: dict, args: list,
+                 epilogue: Optional[str] = None) -> Plan:
     """The Plan of kernel ``gemm_<kind>`` rendered with tunables ``p`` (cached on the
     runtime). Layouts are kernel arguments, so one program serves every combination."""
-    if kind == "ref":
-        render = {"variant": "ref", "TS": p["TS"], "WPT": p["WPT"], "VW": 1}
-    else:
-        render = {"variant": "packed", "MR": p["MR"], "NR": p["NR"], "VW": p["VW"],
-                  "UK": p["UK"], "KB": p["KB"], "PA": PACK_A_PANELS}
+    render = _render(kind, p, epilogue)
     key = ("gemm", kind, rtype, tuple(sorted(render.items())))
     plan = rt._plans.get(key)
     if plan is None:
@@ -194,46 +209,83 @@ def _workspace(rt, role: str, nelem: int, dtype: np.dtype):
     return ws
 
 
+def _arg_types(kind: str, d: type, epilogue: Optional[str] = None) -> list:
+    """Argument types of kernel ``gemm_<kind>`` (None: a buffer), as the template declares
+    them."""
+    if kind == "ref":
+        return [_I, _I, _I, d, None, _I, _I, _I, None, _I, _I, _I, d, None, _I, _I, _I]
+    if kind in ("pack_a", "pack_b"):
+        return [_I, _I, None, _I, _I, _I, None]
+    tile = [_I, _I, _I, d, None, _I, _I, None, d, None, _I, _I, _I, _I, _I]
+    return tile + ([None, _I, _I, _I] if epilogue is not None else [])
+
+
 class _Kernels:
-    """The built kernels of one (variant, dtype, tunables): what a call launches."""
+    """The built kernels of one (variant, dtype, tunables, epilogue): what a call launches."""
 
-    __slots__ = ("variant", "params", "ref", "pack_a", "pack_b", "tile", "tile_direct")
+    __slots__ = ("variant", "params", "epilogue", "ref", "pack_a", "pack_b", "tile",
+                 "tile_direct")
 
-    def __init__(self, rt, variant: str, dtype: np.dtype, p: dict):
+    def __init__(self, rt, variant: str, dtype: np.dtype, p: dict,
+                 epilogue: Optional[str] = None):
         rtype = real_type(dtype)
         d = dtype.type
         self.variant = variant
         self.params = dict(p)
+        self.epilogue = epilogue
         if variant == "ref":
-            self.ref = _kernel_plan(rt, "ref", rtype, p, [_I, _I, _I, d, None, _I, _I, _I,
-                                                          None, _I, _I, _I, d, None, _I, _I,
-                                                          _I])
+            self.ref = _kernel_plan(rt, "ref", rtype, p, _arg_types("ref", d))
             return
-        self.pack_a = _kernel_plan(rt, "pack_a", rtype, p, [_I, _I, None, _I, _I, _I, None])
-        self.pack_b = _kernel_plan(rt, "pack_b", rtype, p, [_I, _I, None, _I, _I, _I, None])
-        args = [_I, _I, _I, d, None, _I, _I, None, d, None, _I, _I, _I, _I, _I]
-        self.tile = _kernel_plan(rt, "tile", rtype, p, args)
-        self.tile_direct = _kernel_plan(rt, "tile_direct", rtype, p, list(args))
+        for kind in ("pack_a", "pack_b", "tile", "tile_direct"):
+            setattr(self, kind, _kernel_plan(rt, kind, rtype, p, _arg_types(kind, d, epilogue),
+                                             epilogue))
 
 
 def _kernels(rt, variant: str, dtype: np.dtype, sc: str,
-             forced: Optional[dict] = None) -> _Kernels:
+             forced: Optional[dict] = None, epilogue: Optional[str] = None) -> _Kernels:
     """The kernels for a call: forced tunables, or the looked-up ones (a tuned value the
     driver refuses falls back to the defaults with a warning), cached on the runtime."""
     if forced is not None:
-        return _Kernels(rt, variant, dtype, forced)
+        return _Kernels(rt, variant, dtype, forced, epilogue)
     cache = rt._plans.get("gemm")
     if cache is None:
         cache = rt._plans["gemm"] = {}
-    key = (variant, dtype.char, sc, tuning.generation())
+    key = (variant, dtype.char, sc, tuning.generation(), epilogue)
     ks = cache.get(key)
     if ks is None:
         if len(cache) > 64:  # the tuning database changed many times: start over
             cache.clear()
         ks, _ = tuning.build_with_fallback(rt.device, "gemm", variant, real_type(dtype), sc,
-                                           lambda p: _Kernels(rt, variant, dtype, p))
+                                           lambda p: _Kernels(rt, variant, dtype, p, epilogue))
         cache[key] = ks
     return ks
+
+
+class _Geometry(NamedTuple):
+    """How a packed m x n x k product is launched (see :func:`_geometry`)."""
+
+    direct: bool  # a row-major A is read in place by gemm_tile_direct (no pack_a)
+    a_elems: int  # elements of the packed A panels (0 when direct)
+    b_elems: int  # elements of the packed B panels
+    pack_a: tuple  # global sizes of gemm_pack_a, gemm_pack_b and the tile kernel
+    pack_b: tuple
+    tile: tuple
+    rb: int  # row groups per chunk
+    tpw: int  # tiles per work-item
+
+
+def _geometry(p: dict, m: int, n: int, k: int, a_row: bool, itemsize: int) -> _Geometry:
+    """The launch geometry of a packed product with tunables ``p``; ``a_row``: op(A) is
+    row-major (column stride 1)."""
+    mr, nr, kb = p["MR"], p["NR"], p["KB"]
+    mb, nb, kblocks = -(-m // mr), -(-n // nr), -(-k // kb)
+    tpw = p["TPW"]
+    mg = -(-mb // tpw)
+    # row groups (of TPW panels) per chunk: as many as fit CACHE KiB of A panels (at least 1)
+    rb = max(1, min(mg, p["CACHE"] * 1024 // (tpw * mr * k * itemsize)))
+    direct = a_row and n <= p["DIRECTN"]
+    return _Geometry(direct, 0 if direct else mb * mr * k, nb * nr * k,
+                     (kblocks, -(-mb // PACK_A_PANELS)), (kblocks, nb), (mg * nb,), rb, tpw)
 
 
 def _launch(rt, ks: _Kernels, a: Matrix, b: Matrix, c: Matrix, alpha: float,
@@ -253,28 +305,157 @@ def _launch(rt, ks: _Kernels, a: Matrix, b: Matrix, c: Matrix, alpha: float,
                       (m, n, k, d(alpha), a._owner._buf, a.offset, *sa, b._owner._buf,
                        b.offset, *sb, d(beta), c._owner._buf, c.offset, *sc))
         return
-    mr, nr, kb = p["MR"], p["NR"], p["KB"]
-    mb, nb, kblocks = -(-m // mr), -(-n // nr), -(-k // kb)
-    tpw = p["TPW"]
-    mg = -(-mb // tpw)
-    # row groups (of TPW panels) per chunk: as many as fit CACHE KiB of A panels (at least 1)
-    rb = max(1, min(mg, p["CACHE"] * 1024 // (tpw * mr * k * a.dtype.itemsize)))
+    geo = _geometry(p, m, n, k, a.layout == "row", a.dtype.itemsize)
     # the lock spans the three launches: another thread must not repack the workspace
     # between this call's packing and its multiplication
-    direct = a.layout == "row" and n <= p["DIRECTN"]
     with rt._lock:
-        if direct:
+        if geo.direct:
             # row-major A is read in place: MR row streams (rows past m re-read row m-1)
             tile, asrc = ks.tile_direct, (a._owner._buf, a.offset, a.ld)
         else:
-            wa = _workspace(rt, "a", mb * mr * k, a.dtype)
-            ks.pack_a.launch((kblocks, -(-mb // PACK_A_PANELS)), (1, 1),
-                             (m, k, a._owner._buf, a.offset, *sa, wa._buf))
+            wa = _workspace(rt, "a", geo.a_elems, a.dtype)
+            ks.pack_a.launch(geo.pack_a, (1, 1), (m, k, a._owner._buf, a.offset, *sa, wa._buf))
             tile, asrc = ks.tile, (wa._buf, 0, 0)
-        wb = _workspace(rt, "b", nb * nr * k, a.dtype)
-        ks.pack_b.launch((kblocks, nb), (1, 1), (n, k, b._owner._buf, b.offset, *sb, wb._buf))
-        tile.launch((mg * nb,), (1,), (m, n, k, d(alpha), *asrc, wb._buf, d(beta),
-                                       c._owner._buf, c.offset, *sc, rb, tpw))
+        wb = _workspace(rt, "b", geo.b_elems, a.dtype)
+        ks.pack_b.launch(geo.pack_b, (1, 1), (n, k, b._owner._buf, b.offset, *sb, wb._buf))
+        tile.launch(geo.tile, (1,), (m, n, k, d(alpha), *asrc, wb._buf, d(beta),
+                                     c._owner._buf, c.offset, *sc, geo.rb, geo.tpw))
+
+
+# ---- prepared products (the nn plans) -------------------------------------------------------
+Operand = Tuple[Any, int, int, int]
+"""A matrix operand of a :class:`Product`: (cl.Buffer, element offset, row stride, column
+stride); element (i, j) is at offset + i * row stride + j * column stride."""
+
+
+def panel_bound(m: int, n: int, k: int) -> Tuple[int, int]:
+    """Elements of A-panel and B-panel scratch that hold the packed operands of an
+    m x n x k :class:`Product` whatever the (valid) tunables."""
+    return (m + MAX_MR - 1) * k, (n + MAX_NR - 1) * k
+
+
+class Product:
+    """``C := epi(alpha * op(A) op(B) + beta * C)`` of fixed shape and operands on the packed
+    kernels, prepared once and enqueued many times (package-internal: the nn plans hold one
+    per product of a layer).
+
+    ``a``, ``b``, ``c`` are :data:`Operand` tuples (``c`` row-major: column stride 1);
+    ``panels`` = (A-panel buffer or None, B-panel buffer): scratch the caller owns (sized by
+    :func:`panel_bound`; the A buffer is not used when a row-major A is read in place), so a
+    prepared product never points at a buffer that :func:`mm` may release and regrow.
+    ``epilogue`` is one of :data:`EPILOGUES` or None, with ``e`` = (buffer, offset, ld) and
+    the activation code ``act`` (see kernels/gemm.cl.mako). The launch geometry and tunables
+    are :func:`mm`'s for the same shape (:func:`_geometry`; ``params`` forces the tunables, as
+    for tests and tuners); every kernel object is this
+    product's own, so :meth:`enqueue` only enqueues, and :meth:`point` re-sets just the
+    arguments that move.
+
+    Example:
+        >>> import clnn, numpy as np
+        >>> from clnn.gemm import Product, panel_bound
+        >>> with clnn.Runtime("cpu", dtype=np.float32) as rt:
+        ...     a, b = rt.ones((3, 4)), rt.ones((4, 2))
+        ...     c, bias = rt.matrix((3, 2)), rt.vector([1.0, -9.0])
+        ...     pa, pb = (rt.vector(x) for x in panel_bound(3, 2, 4))
+        ...     op = lambda x: (x._owner._buf, x.offset, x.ld, 1)
+        ...     prod = Product(rt, np.float32, 3, 2, 4, op(a), op(b), op(c),
+        ...                    (pa._buf, pb._buf), "bias_act", (bias._buf, 0, 0), act=3)
+        ...     prod.enqueue()
+        ...     print(c.to_numpy()[0])
+        [5. 0.]
+    """
+
+    __slots__ = ("m", "n", "k", "epilogue", "geometry", "params", "_calls", "_where",
+                 "_queue")
+
+    def __init__(self, rt, dtype: Any, m: int, n: int, k: int, a: Operand, b: Operand,
+                 c: Operand, panels: Tuple[Any, Any], epilogue: Optional[str] = None,
+                 e: Optional[Tuple[Any, int, int]] = None, act: int = 0, alpha: float = 1.0,
+                 beta: float = 0.0, params: Optional[dict] = None):
+        dtype = np.dtype(dtype)
+        if min(m, n, k) < 1:
+            raise ShapeError(f"Product: needs m, n, k >= 1, got {(m, n, k)}")
+        if epilogue is not None and (epilogue not in EPILOGUES or e is None):
+            raise ShapeError(f"Product: epilogue {epilogue!r} needs one of {EPILOGUES} and e")
+        if c[3] != 1:
+            raise ShapeError("Product: C must be row-major (column stride 1)")
+        ks = _kernels(rt, "packed", dtype, size_class(m, n, k), params, epilogue)
+        p = ks.params
+        geo = _geometry(p, m, n, k, a[3] == 1, dtype.itemsize)
+        pa, pb = panels
+        small = [name for name, buf, need in (("A", pa, geo.a_elems), ("B", pb, geo.b_elems))
+                 if need and (buf is None or buf.size < need * dtype.itemsize)]
+        if small:
+            raise ShapeError(f"Product: the {' and '.join(small)} panel scratch is smaller "
+                             f"than the {m} x {n} x {k} product needs")
+        self.m, self.n, self.k = m, n, k
+        self.epilogue, self.geometry, self.params = epilogue, geo, p
+        self._queue = rt.queue
+        rtype, d = real_type(dtype), dtype.type
+        render = _render("tile", p, epilogue)
+
+        def call(kind: str, gsize: tuple, args: list) -> list:
+            kern = rt.programs.kernel("gemm.cl.mako", f"gemm_{kind}", dtype=rtype, **render)
+            fit_kernel(rt, kern, 1)
+            kern.set_scalar_arg_dtypes(_arg_types(kind, d, epilogue))
+            kern.set_args(*args)
+            return [kern, gsize, (1,) * len(gsize), args]
+
+        self._calls = []
+        # where each operand's (buffer, offset, strides) sit: (call, first argument index)
+        self._where = {}
+        if geo.direct:
+            asrc = list(a[:3])  # tile_direct reads A in place: A, offA, ldA
+        else:
+            self._calls.append(call("pack_a", geo.pack_a, [_I(m), _I(k), *a, pa]))
+            self._where["a"] = (0, 2)
+            asrc = [pa, 0, 0]
+        self._calls.append(call("pack_b", geo.pack_b, [_I(n), _I(k), *b, pb]))
+        self._where["b"] = (len(self._calls) - 1, 2)
+        targs = [m, n, k, d(alpha), *asrc, pb, d(beta), *c, geo.rb, geo.tpw]
+        if epilogue is not None:
+            targs += [*e, act]
+        self._calls.append(call("tile_direct" if geo.direct else "tile", geo.tile, targs))
+        t = len(self._calls) - 1
+        if geo.direct:
+            self._where["a"] = (t, 4)
+        self._where["c"] = (t, 9)
+        self._where["e"] = (t, 15)
+
+    def point(self, a: Any = None, b: Any = None, c: Any = None, e: Any = None) -> None:
+        """Re-point operands: each an element offset (same buffer and strides) or a whole
+        operand tuple (a row-major A stays row-major when it is read in place)."""
+        for name, v in (("a", a), ("b", b), ("c", c), ("e", e)):
+            if v is None:
+                continue
+            ci, i = self._where[name]
+            kern, _, _, args = self._calls[ci]
+            if isinstance(v, tuple):
+                if name == "a" and self.geometry.direct:
+                    if v[3] != 1:
+                        raise ShapeError("Product: A is read in place and must stay row-major")
+                    v = v[:3]
+                elif name == "c" and v[3] != 1:
+                    raise ShapeError("Product: C must be row-major (column stride 1)")
+                vals = list(v)
+            else:
+                vals = [args[i], v]
+            for j, x in enumerate(vals):
+                if j == 0:
+                    if x is not args[i]:
+                        kern.set_arg(i, x)
+                        args[i] = x
+                elif x != args[i + j]:
+                    kern.set_arg(i + j, _I(x))
+                    args[i + j] = x
+
+    def enqueue(self) -> None:
+        """Enqueue the product's launches (the caller holds the runtime's lock)."""
+        q = self._queue
+        for kern, gsize, lsize, _ in self._calls:
+            cl.enqueue_nd_range_kernel(q, kern, gsize, lsize)
+
+    __call__ = enqueue
 
 
 def _check(a: Matrix, b: Matrix, out: Optional[Matrix], alpha, beta) -> tuple:

@@ -33,6 +33,16 @@ Two variants, chosen by the render parameter ``variant``:
           Packing makes every layout / transpose combination the same fast kernel and turns
           every load of the inner loop into a contiguous stream. The host computes a
           column-major C as C^T = B^T A^T, so the tile stores are contiguous rows.
+          With ``EPI`` the two tile kernels finish each element s = alpha*acc (+ beta*C) at
+          its store (no extra pass over any matrix), with an activation code ``act`` (0
+          linear, 1 sigmoid, 2 tanh, 3 relu, as kernels/nn.cl.mako):
+            "bias_act"  C(i, j) = act(s + E[offE + j])                   (a layer's forward)
+            "dact"      C(i, j) = s * act'(E[offE + i*ldE + j]), the derivative taken from
+                        the activation's output y: sigmoid y(1-y), tanh 1-y^2, relu [y > 0]
+                        (as a select: a NaN s with y <= 0 gives 0), linear 1 (E not read)
+            "rowsum"    C(i, j) = s, and the tiles of the first column panel also store
+                        E[offE + i*ldE] = alpha * sum_p A(i, p) (a bias gradient: the row
+                        sums of dZ^T, summed from the A panel while it is in cache)
 
 Render parameters (names not used by a variant may be left out):
   dtype        "float" | "double"
@@ -47,6 +57,7 @@ Render parameters (names not used by a variant may be left out):
   UK           packed: unroll factor of the k loop (tunable, 1..8)
   KB           packed: k values per work-item of the pack kernels (tunable)
   PA           packed: panels of A per work-item of gemm_pack_a (default 1; clnn renders 8)
+  EPI          packed: None (default: plain stores) | "bias_act" | "dact" | "rowsum"
 
 Kernel arguments:
   gemm_ref     int m, int n, int k, real alpha, global real* A, int offA, int rsA, int csA,
@@ -57,8 +68,9 @@ Kernel arguments:
   gemm_tile    int m, int n, int k, real alpha, global real* A, int offA, int ldA,
   (and _direct) global real* Bp, real beta, global real* C, int offC, int rsC, int csC,
                int rb, int tpw   (rb: row groups per chunk; tpw: tiles per work-item)
+               with EPI also: global real* E, int offE, int ldE, int act
 </%doc>
-<%page args="TS=None, WPT=None, MR=None, NR=None, UK=None, KB=None, PA=1"/>\
+<%page args="TS=None, WPT=None, MR=None, NR=None, UK=None, KB=None, PA=1, EPI=None"/>\
 <%include file="common.cl.mako"/>
 <%
     def at(name, i, j):
@@ -186,7 +198,46 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
     NV = NR // VW
     def comp(name, c):
         return name if VW == 1 else "%s.s%x" % (name, c)
+
+    def ldv(p):
+        """A realV load from any element address (unaligned)."""
+        return "(*(%s))" % p if VW == 1 else "(*(__global const realU*)(%s))" % p
 %>
+%if EPI is not None:
+%if VW > 1:
+/* a VW-vector with the alignment of one element: an unaligned vector access */
+typedef realV __attribute__((aligned(sizeof(real)))) realU;
+%endif
+/* the activation applied in place to v (scalar or vector of type T) */
+#define EPI_ACT(a, v, T) do { \
+        if ((a) == 1) v = (T)1 / ((T)1 + exp(-(v))); \
+        else if ((a) == 2) v = tanh(v); \
+        else if ((a) == 3) v = fmax(v, (T)0); \
+    } while (0)
+/* s *= act'(y), from the activation's output y (scalars) */
+#define EPI_DACT(a, y, s) do { \
+        if ((a) == 1) s = s * ((y) * ((real)1 - (y))); \
+        else if ((a) == 2) s = s * ((real)1 - (y) * (y)); \
+        else if ((a) == 3) s = (y) > (real)0 ? s : (real)0; \
+    } while (0)
+%if VW > 1:
+/* the same for realV */
+#define EPI_DACTV(a, y, s) do { \
+        if ((a) == 1) s = s * ((y) * ((realV)1 - (y))); \
+        else if ((a) == 2) s = s * ((realV)1 - (y) * (y)); \
+        else if ((a) == 3) s = select((realV)0, s, isgreater((y), (realV)0)); \
+    } while (0)
+%else:
+#define EPI_DACTV EPI_DACT
+%endif
+%endif
+<%def name="epi_s(i, j)">\
+%if EPI == "bias_act":
+s += E[offE + (${j})]; EPI_ACT(act, s, real);\
+%elif EPI == "dact":
+if (act != 0) { const real y = E[offE + (size_t)(${i}) * ldE + (${j})]; EPI_DACT(act, y, s); }\
+%endif
+</%def>\
 <%def name="step(u, direct)">\
             {
 %for v in range(NV):
@@ -205,13 +256,57 @@ void gemm_pack_b(const int n, const int k, __global const real* restrict B, cons
 %for r in range(MR):
 %for c in range(NR):
 <% v, e = divmod(c, VW) %>\
+%if EPI is None:
         { __global real* d = &${at("C", "i0 + %d" % r, "j0 + %d" % c)};
           const real s = alpha * ${comp("c%d_%d" % (r, v), e)};
           *d = (beta == 0) ? s : s + beta * *d; }
+%else:
+        { __global real* d = &${at("C", "i0 + %d" % r, "j0 + %d" % c)};
+          real s = alpha * ${comp("c%d_%d" % (r, v), e)};
+          if (beta != 0) s += beta * *d;
+          ${epi_s("i0 + %d" % r, "j0 + %d" % c)}
+          *d = s; }
+%endif
 %endfor
 %endfor
 </%def>
 <%def name="row_stores(scaled)">\
+%if EPI is None:
+${plain_row_stores(scaled)}\
+%else:
+%if EPI == "bias_act":
+%for v in range(NV):
+        const realV bv${v} = ${ldv("E + offE + j0 + %d" % (v * VW))};
+%endfor
+%endif
+%for r in range(MR):
+        {   /* row i0 + ${r}: the epilogue on whole vectors, then lane by lane stores */
+            __global real* d = C + (size_t)(i0 + ${r}) * rsC + j0;
+%for v in range(NV):
+            {
+                realV s = alpha * c${r}_${v};
+%if scaled:
+                s += beta * ${ldv("d + %d" % (v * VW))};
+%endif
+%if EPI == "bias_act":
+                s += bv${v};
+                EPI_ACT(act, s, realV);
+%elif EPI == "dact":
+                if (act != 0) {
+                    const realV y = ${ldv("E + offE + (size_t)(i0 + %d) * ldE + j0 + %d" % (r, v * VW))};
+                    EPI_DACTV(act, y, s);
+                }
+%endif
+%for e in range(VW):
+                d[${v * VW + e}] = ${comp("s", e)};
+%endfor
+            }
+%endfor
+        }
+%endfor
+%endif
+</%def>\
+<%def name="plain_row_stores(scaled)">\
 %for r in range(MR):
         {   /* row i0 + ${r}: NR contiguous elements, stored lane by lane from the vectors */
             __global real* d = C + (size_t)(i0 + ${r}) * rsC + j0;
@@ -245,7 +340,12 @@ void gemm_tile(const int m, const int n, const int k, const real alpha,
                __global const real* restrict A, const int offA, const int ldA,
                __global const real* restrict Bp,
                const real beta, __global real* restrict C, const int offC, const int rsC,
+%if EPI is None:
                const int csC, const int rb, const int tpw)
+%else:
+               const int csC, const int rb, const int tpw,
+               __global real* restrict E, const int offE, const int ldE, const int act)
+%endif
 {
     /* work-group g -> tpw tiles (ib.., jb): groups of tpw row panels in chunks of rb groups,
        the group fastest within a chunk, so a chunk of A stays in cache while the B panels
@@ -304,10 +404,42 @@ ${stores()}\
         for (int r = 0; r < mr; ++r)
             for (int c = 0; c < nr; ++c) {
                 __global real* d = &${at("C", "i0 + r", "j0 + c")};
+%if EPI is None:
                 const real s = alpha * ts[r * ${NR} + c];
                 *d = (beta == 0) ? s : s + beta * *d;
+%else:
+                real s = alpha * ts[r * ${NR} + c];
+                if (beta != 0) s += beta * *d;
+                ${epi_s("i0 + r", "j0 + c")}
+                *d = s;
+%endif
             }
     }
+%if EPI == "rowsum":
+    if (jb == 0) {  /* E[i] = alpha * sum_p A(i, p) for the rows of this tile */
+%for r in range(MR):
+        real rs${r} = 0;
+%endfor
+%if direct:
+        const __global real* q = A + offA + (size_t)i0 * ldA;
+        for (int p = 0; p < k; ++p) {
+%for r in range(MR):
+            rs${r} += q[o${r} + p];
+%endfor
+        }
+%else:
+        const __global real* q = A + (size_t)ib * k * ${MR};
+        for (int p = 0; p < k; ++p, q += ${MR}) {
+%for r in range(MR):
+            rs${r} += q[${r}];
+%endfor
+        }
+%endif
+%for r in range(MR):
+        if (i0 + ${r} < m) E[offE + (size_t)(i0 + ${r}) * ldE] = alpha * rs${r};
+%endfor
+    }
+%endif
     }
 }
 

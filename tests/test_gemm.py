@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from tolerances import assert_close, ref_mm
+from tolerances import assert_close, ref_mm, ref_sum
 
 import clnn
 from clnn import tuning
@@ -391,3 +391,124 @@ def test_register_tile_follows_the_vector_isa(device, name, version, wide):
     gemm_mod._validate(dev, "packed", "double", d)
     gpu = dataclasses.replace(device, type="GPU", name=name, opencl_version=version)
     assert not gemm_mod.avx512(gpu)
+
+
+# ---- prepared products with store epilogues (the nn layers' path) --------------------------
+ACT_NAMES = ["linear", "sigmoid", "tanh", "relu"]  # codes 0..3, as kernels/nn.cl.mako
+
+
+def _act64(code, z):
+    return [z, 1 / (1 + np.exp(-z)), np.tanh(z), np.maximum(z, 0)][code]
+
+
+def _dact64(code, y):
+    """(act'(.) from the activation's output y, as the epilogue computes it, and the sum of
+    its terms' magnitudes: y - y^2 and 1 - y^2 cancel where y is near 1)."""
+    one = np.ones_like(y)
+    return ([one, y * (1 - y), 1 - y * y, (y > 0).astype(np.float64)][code],
+            [one, np.abs(y) + y * y, 1 + y * y, one][code])
+
+
+def _operand(x):
+    return (x._owner._buf, x.offset) + G._strides(x)
+
+
+def _product_case(rt, rng, dtype, m, n, k, la, epilogue, act, params=None):
+    """One Product against float64 references; returns nothing, asserts everything."""
+    A = rng.standard_normal((m, k)).astype(dtype)
+    B = rng.standard_normal((k, n)).astype(dtype)
+    # E: a bias row (bias_act), the layer's stored output y (dact), the row sums (rowsum)
+    E = {"bias_act": rng.standard_normal((1, n)),
+         "dact": _act64(act, rng.standard_normal((m, n)))}.get(epilogue,
+                                                                np.full((m, 1), np.nan))
+    E = E.astype(dtype)
+    a, b = rt.matrix(A, layout=la), rt.matrix(B)
+    c, e = rt.matrix(np.full((m, n), np.nan, dtype)), rt.matrix(E)
+    pa, pb = (rt.vector(x, dtype=dtype) for x in G.panel_bound(m, n, k))
+    eop = None if epilogue is None else (e._buf, 0, e.ld if epilogue == "dact" else 1)
+    prod = G.Product(rt, dtype, m, n, k, _operand(a), _operand(b), _operand(c),
+                     (pa._buf, pb._buf), epilogue, eop, act, params=params)
+    prod.enqueue()
+    z, zscale = ref_mm(A, B)
+    if epilogue == "bias_act":
+        # one more term (the bias) and one rounding of the activation's value
+        z64 = z + E.astype(np.float64)
+        want = _act64(act, z64)
+        assert_close(c.to_numpy(), want, dtype, k=k + 1,
+                     scale=zscale + np.abs(E.astype(np.float64)) + np.abs(want))
+    elif epilogue == "dact":
+        d, dscale = _dact64(act, E.astype(np.float64))
+        assert_close(c.to_numpy(), z * d, dtype, k=k + 2, scale=zscale * dscale)
+    else:
+        assert_close(c.to_numpy(), z, dtype, k=k, scale=zscale)
+    if epilogue == "rowsum":
+        assert_close(e.to_numpy()[:, 0], ref_sum(A, axis=1), dtype, k=k)
+    else:
+        np.testing.assert_array_equal(e.to_numpy(), E)  # an input: never written
+    for x in (a, b, c, e, pa, pb):
+        x.release()
+
+
+PRODUCT_SIZES = [(1, 1, 1), (3, 17, 5), (17, 3, 301), (37, 53, 29), (301, 17, 3)]
+
+
+EPI_CASES = [(None, 0), ("rowsum", 0)] + [(e, a) for e in ("bias_act", "dact")
+                                            for a in range(4)]
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("epilogue,act", EPI_CASES,
+                         ids=[f"{e}-{ACT_NAMES[a]}" for e, a in EPI_CASES])
+def test_product_epilogues(rt, dtype, epilogue, act, rng):
+    """Every epilogue and activation at awkward sizes (edge tiles in m and n), A row-major
+    (read in place) and column-major (packed)."""
+    for i, (m, n, k) in enumerate(PRODUCT_SIZES):
+        _product_case(rt, rng, dtype, m, n, k, LAYOUTS[i % 2], epilogue, act)
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("params", PACKED_ALT, ids=_pid)
+def test_product_tunables(rt, dtype, params, rng):
+    """The epilogues with other register tiles: scalar tiles, odd MR/UK/KB, TPW > 1, A in
+    place (DIRECTN large) and packed (DIRECTN 1)."""
+    if params["VW"] * dtype.itemsize > 64:  # no vectors wider than 512 bits (see _validate)
+        params = dict(params, VW=params["VW"] // 2)
+    try:
+        tuning.check(rt.device, "gemm", "packed", G.real_type(dtype), params)
+    except ValueError as e:
+        pytest.skip(f"packed tunables {_pid(params)} do not fit {rt.device}: {e}")
+    for epilogue, act in ((None, 0), ("bias_act", 2), ("dact", 3), ("rowsum", 0)):
+        for la in LAYOUTS:
+            _product_case(rt, rng, dtype, 37, 53, 29, la, epilogue, act, params=params)
+
+
+def test_product_point_and_checks(rt):
+    """point() moves A's rows and C (offsets and whole operands); too small a panel scratch,
+    a column-major C and an unknown epilogue are refused."""
+    dt = np.float32
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 7)).astype(dt)
+    W = rng.standard_normal((7, 5)).astype(dt)
+    x, w, c = rt.matrix(X), rt.matrix(W), rt.matrix((10, 5), dtype=dt)
+    pa, pb = (rt.vector(v, dtype=dt) for v in G.panel_bound(10, 5, 7))
+    prod = G.Product(rt, dt, 10, 5, 7, _operand(x), _operand(w), _operand(c),
+                     (pa._buf, pb._buf))
+    for r0 in (0, 30, 17):
+        prod.point(a=x.offset + r0 * 7)
+        prod.enqueue()
+        assert_close(c.to_numpy(), ref_mm(X[r0:r0 + 10], W), dt, k=7)
+    with rt.matrix(X[5:15].copy()) as x2:
+        prod.point(a=_operand(x2))
+        prod.enqueue()
+        assert_close(c.to_numpy(), ref_mm(X[5:15], W), dt, k=7)
+    with rt.vector(8, dtype=dt) as tiny, pytest.raises(clnn.ShapeError, match="B panel"):
+        G.Product(rt, dt, 10, 5, 7, _operand(x), _operand(w), _operand(c), (None, tiny._buf))
+    with c.copy("col") as ccol, pytest.raises(clnn.ShapeError, match="row-major"):
+        G.Product(rt, dt, 10, 5, 7, _operand(x), _operand(w), _operand(ccol),
+                  (pa._buf, pb._buf))
+    with pytest.raises(clnn.ShapeError, match="epilogue"):
+        G.Product(rt, dt, 10, 5, 7, _operand(x), _operand(w), _operand(c),
+                  (pa._buf, pb._buf), "gelu", (pb._buf, 0, 1))
+    assert "EPI" not in G._render("tile", G.gemm_defaults(rt.device, "packed", "float"))
+    for v in (x, w, c, pa, pb):
+        v.release()

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from .options import FLOATS, add_options
 from .timing import interleaved, table, write_json
 
 
@@ -29,10 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--inputs", type=int, default=784, help="layer inputs (default 784)")
     parser.add_argument("--outputs", type=int, default=128, help="layer outputs (default 128)")
     parser.add_argument("--batch", type=int, default=10000, help="samples (default 10000)")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs of each (default 5)")
-    parser.add_argument("--quick", action="store_true", help="batch of 1000, 3 runs")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_options(parser, quick="batch of 1000, 3 runs", dtype=(FLOATS, "float32", None),
+                repeat=(5, "timed runs of each (default 5)"))
 
 
 def run(args: argparse.Namespace, name: str) -> int:

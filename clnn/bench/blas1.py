@@ -25,6 +25,7 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
+from .options import FLOATS, add_options, device_dtypes
 from .timing import interleaved, table, write_json
 
 TARGET = 0.7
@@ -35,17 +36,12 @@ OPS = ("copy", "scal", "axpy", "swap", "dot", "nrm2", "asum", "iamax", "rk", "ad
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer timed runs, a smoke run (sizes stay 10^7: the target is "
-                             "about memory bandwidth, which small arrays do not show)")
     parser.add_argument("--n", type=int, default=N_DEFAULT,
                         help=f"elements per operand (default {N_DEFAULT})")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--ops", nargs="+", metavar="OP", choices=OPS,
-                        help="only these cases: " + " ".join(OPS))
-    parser.add_argument("--repeat", type=int, default=0,
-                        help="timed runs per contender (default 9, --quick 3)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_options(parser, quick="fewer timed runs, a smoke run (sizes stay 10^7: the target is "
+                              "about memory bandwidth, which small arrays do not show)",
+                dtype=(FLOATS, "float32", None), only=("--ops", "OP", OPS, "cases"),
+                repeat=(0, "timed runs per contender (default 9, --quick 3)"))
 
 
 class Case:
@@ -230,8 +226,7 @@ def run(args: argparse.Namespace, name: str) -> int:
     keep: List = []
     t0 = time.perf_counter()
     with Runtime(getattr(args, "device", None)) as rt:
-        if dtype == np.float64 and not rt.device.fp64:
-            print(f"float64 skipped: {rt.device.name!r} lacks cl_khr_fp64")
+        if not device_dtypes(rt.device, [dtype]):
             return 0
         print(f"clnn bench blas1 on {rt.device}; numpy {np.__version__} on "
               f"{platform.processor() or platform.machine()}")

@@ -32,15 +32,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from ..errors import ClnnError
-from .timing import table, write_json
-
-BATCHES = (32, 128, 512)
+from .data import digits_data
+from .timing import table, time_call, write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +107,7 @@ def _launch(args: argparse.Namespace) -> int:
     counts = args.ranks or [1, 2]
     if any(c < 1 for c in counts) or args.rounds < 1:
         raise ClnnError("--ranks and --rounds must be >= 1")
-    batches = args.batch_sizes or list(BATCHES)
+    batches = args.batch_sizes
     root = os.path.dirname(os.path.dirname(os.path.abspath(clnn.__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -178,9 +176,7 @@ def _worker(args: argparse.Namespace) -> int:
     from clnn import distributed
     from clnn.nn import Dense, Network
 
-    from .train import digits_data
-
-    batches = args.batch_sizes or list(BATCHES)
+    batches = args.batch_sizes
     with distributed.session() as comm:
         x, y = digits_data()
         dev = distributed.rank_device(comm, args.device)
@@ -197,27 +193,24 @@ def _worker(args: argparse.Namespace) -> int:
                 out["parameters"] = net.n_params
                 out["grad_bytes"] = net.grads.n * net.dtype.itemsize
 
-                def epoch(net=net, B=B, opt=opt):
-                    return net.fit(x, y, epochs=1, batch_size=B, optimizer=opt,
-                                   verbose=False, comm=comm).parallel
+                stats: List[dict] = []  # fit's data-parallel figures, epoch by epoch
+
+                def epoch(net=net, B=B, opt=opt, stats=stats):
+                    stats.append(net.fit(x, y, epochs=1, batch_size=B, optimizer=opt,
+                                         verbose=False, comm=comm).parallel)
 
                 epoch()  # warm-up: kernels built, buffers allocated
-                ep, ar, cw = [], [], []
+                ep = []
                 for _ in range(max(1, args.repeat)):
                     comm.barrier()
-                    t0 = time.perf_counter()
-                    p = epoch()
-                    ep.append(time.perf_counter() - t0)
-                    ar.append(p["allreduce_s"])
-                    cw.append(p["compute_wait_s"])
-                steps = p["steps"]
+                    ep.append(time_call(epoch))
+                ar = [p["allreduce_s"] for p in stats[1:]]
+                cw = [p["compute_wait_s"] for p in stats[1:]]
+                steps = stats[-1]["steps"]
                 # the same allreduce with no training around it
                 g = np.zeros(net.grads.n, net.dtype)
                 comm.barrier()
-                t0 = time.perf_counter()
-                for _ in range(steps):
-                    comm.allreduce_(g)
-                alone = time.perf_counter() - t0
+                alone = time_call(lambda g=g: comm.allreduce_(g), steps) * steps
                 # every rank's medians; the slowest rank sets the pace
                 mine = np.array([statistics.median(ep), statistics.median(ar),
                                  statistics.median(cw), alone])

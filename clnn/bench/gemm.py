@@ -10,9 +10,9 @@ of a stored k x m matrix). These eight cover every combination of the layouts th
 kernels see.
 
 On a shared machine, pairs of runs disturbed by other processes are retaken (Linux; see
-:func:`quiet_interleaved`), and the table says how many pairs were quiet; a case that misses
-its target is measured again (``--retries``), the table marking it "(2 runs)" and the JSON
-keeping every ratio.
+:func:`clnn.bench.timing.quiet_interleaved`), and the table says how many pairs were quiet;
+a case that misses its target is measured again (``--retries``), the table marking it
+"(2 runs)" and the JSON keeping every ratio.
 
 Targets (float32, the PoCL CPU device): ``mm`` at 1024^3 and 2048^3 >= 0.85x numpy in every
 combination; the layer batch 128x784x512 >= 0.6x numpy. The exit status is 1 when a target
@@ -26,37 +26,33 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import platform
-import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
-from .timing import calibrate, pair_ratio, table, time_call, warm_up, write_json
+from .data import normal_matrix
+from .options import FLOATS, add_options, device_dtypes
+from .timing import QUIET_PAUSE, quiet_interleaved, table, write_json
 
 SIZES = (64, 128, 256, 512, 1024, 2048)
 LAYER = (128, 784, 512)  # (m, k, n): a batch of 128 inputs of 784 through 512 units
 COMBOS = tuple((lay, ta, tb) for lay in ("row", "col") for ta in "NT" for tb in "NT")
 TARGETS = {"large": 0.85, "layer": 0.6}
-PAUSE = 0.2  # idle seconds before each timed run: OpenBLAS threads spin ~0.1 s after a call
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--quick", action="store_true",
-                        help="few sizes and combinations, float32 only (a smoke run)")
     parser.add_argument("--sizes", type=int, nargs="+", metavar="N",
                         help=f"square sizes (default {' '.join(map(str, SIZES))})")
-    parser.add_argument("--dtype", default="all", choices=["float32", "float64", "all"])
-    parser.add_argument("--repeat", type=int, default=0,
-                        help="timed runs per contender (default: 15 for the cases with a "
-                             "target, else 9, or 7 above 1024^3)")
     parser.add_argument("--retries", type=int, default=1,
                         help="measure a case that misses its target again, up to this many "
                              "times (default 1; every ratio goes into the JSON)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_options(parser, quick="few sizes and combinations, float32 only (a smoke run)",
+                dtype=(FLOATS + ("all",), "all", None),
+                repeat=(0, "timed runs per contender (default: 15 for the cases with a "
+                           "target, else 9, or 7 above 1024^3)"))
 
 
 TARGET_REPEAT = 15
@@ -75,75 +71,13 @@ def _target(m: int, n: int, k: int, dtype) -> tuple:
     return None, None
 
 
-def _ticks() -> Optional[tuple]:
-    """(busy clock ticks of the whole machine, ticks of this process), or None without
-    Linux's /proc."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:9]]
-        with open("/proc/self/stat") as f:
-            st = f.read().rsplit(")", 1)[1].split()
-        return sum(v) - v[3] - v[4], int(st[11]) + int(st[12])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def quiet_interleaved(contenders: Dict[str, Callable[[], object]], repeat: int,
-                      number: Optional[Dict[str, int]], target_s: float,
-                      budget_s: float) -> tuple:
-    """Like :func:`clnn.bench.timing.interleaved` (alternating runs, a pause and then
-    ``timing.WARM_S`` of untimed runs before each, medians), but on a shared machine: a pair of
-    runs during which other processes used more than 5% of the cores (read from /proc) is set
-    aside, and pairs are retaken, within ``budget_s`` seconds, until ``repeat`` quiet pairs
-    are in. Returns (medians, quiet pairs,
-    pairs); when fewer than half the pairs were quiet, the medians are of all pairs. With two
-    contenders the medians also hold ``"pair_ratio"``, the median over the pairs of (second's
-    time / first's time): a slow phase of the machine within one pair cancels out of it."""
-    names = list(contenders)
-    if number is None:
-        number = {k: calibrate(contenders[k], target_s) for k in names}
-    for k in names:
-        contenders[k]()
-    tck = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    ncpu = os.cpu_count() or 1
-    quiet: Dict[str, list] = {k: [] for k in names}
-    every: Dict[str, list] = {k: [] for k in names}
-    end = time.perf_counter() + budget_s
-    pairs = ok = 0
-    while ok < repeat and (pairs < repeat or time.perf_counter() < end):
-        order = names if pairs % 2 == 0 else names[::-1]
-        t0, w0 = _ticks(), time.perf_counter()
-        got = {}
-        for k in order:
-            # the pause lets OpenBLAS's worker threads stop spinning before clnn's runs
-            # (and PoCL's before numpy's): two thread pools must not compete for the cores
-            time.sleep(PAUSE)
-            warm_up(contenders[k])  # untimed runs first: the cores back to speed after idle
-            got[k] = time_call(contenders[k], number[k])
-        t1, w1 = _ticks(), time.perf_counter()
-        pairs += 1
-        for k in names:
-            every[k].append(got[k])
-        others = 0 if t0 is None or t1 is None else (t1[0] - t0[0]) - (t1[1] - t0[1])
-        if others <= 0.05 * ncpu * (w1 - w0) * tck + 1:
-            ok += 1
-            for k in names:
-                quiet[k].append(got[k])
-    use = quiet if ok >= max(1, pairs // 2) else every
-    med: Dict[str, float] = {k: statistics.median(v) for k, v in use.items()}
-    if len(names) == 2:
-        med["pair_ratio"] = pair_ratio(use[names[0]], use[names[1]])
-    return med, ok, pairs
-
-
 def _case(rt, m: int, n: int, k: int, dtype, combo: tuple, repeat: int, rng) -> dict:
     import clnn
 
     lay, ta, tb = combo
-    order = "C" if lay == "row" else "F"
     # stored operands: A is m x k (or k x m when transposed), B is k x n (or n x k)
-    A = np.asarray(rng.standard_normal((k, m) if ta == "T" else (m, k)), dtype, order=order)
-    B = np.asarray(rng.standard_normal((n, k) if tb == "T" else (k, n)), dtype, order=order)
+    A = normal_matrix(rng, (k, m) if ta == "T" else (m, k), dtype, lay)
+    B = normal_matrix(rng, (n, k) if tb == "T" else (k, n), dtype, lay)
     opA = A.T if ta == "T" else A
     opB = B.T if tb == "T" else B
     with rt.matrix(A, layout=lay) as a, rt.matrix(B, layout=lay) as b, \
@@ -169,7 +103,7 @@ def _case(rt, m: int, n: int, k: int, dtype, combo: tuple, repeat: int, rng) -> 
         # runs of >= 50 ms (several calls) up to 1024^3; single calls above
         target_s = 0.05 if work <= 2 ** 30 else 0.0
         number = None if target_s else {"clnn": 1, "numpy": 1}
-        budget_s = 5.0 + 3 * repeat * (2 * PAUSE + 2 * max(target_s, work * 2e-11))
+        budget_s = 5.0 + 3 * repeat * (2 * QUIET_PAUSE + 2 * max(target_s, work * 2e-11))
         res, quiet, pairs = quiet_interleaved({"clnn": run_clnn, "numpy": run_numpy}, repeat,
                                               number, target_s, budget_s)
     flops = 2.0 * m * n * k
@@ -201,9 +135,7 @@ def run(args: argparse.Namespace, name: str) -> int:
     results: List[dict] = []
     t0 = time.perf_counter()
     with Runtime(getattr(args, "device", None)) as rt:
-        if np.float64 in dtypes and not rt.device.fp64:
-            dtypes = [d for d in dtypes if d != np.float64]
-            print(f"float64 skipped: {rt.device.name!r} lacks cl_khr_fp64")
+        dtypes = device_dtypes(rt.device, dtypes)
         print(f"clnn bench gemm on {rt.device}; numpy {np.__version__} on "
               f"{platform.processor() or platform.machine()}")
         print("C := A B, GFLOP/s = 2mnk / median seconds; runs of clnn and numpy interleaved")

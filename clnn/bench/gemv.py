@@ -37,12 +37,15 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import pyopencl as cl
 
+from .data import normal_matrix
+from .options import FLOATS, add_options
 from .timing import (
+    SETTLE_S,
     WARM_S,
     calibrate,
     interleaved,
@@ -50,6 +53,7 @@ from .timing import (
     paired,
     paired_samples,
     table,
+    time_call,
     write_json,
 )
 
@@ -104,19 +108,17 @@ __kernel void readsum(__global const float* restrict a, __global float* restrict
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     """Options of ``clnn bench gemv`` (``--device`` is added by the CLI)."""
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run in under a minute: sizes 256, 1024, 4096 and the odd "
-                             "shapes, untransposed (op N) only, float32 only, "
-                             f"{QUICK_REPEAT} rounds everywhere, without the raw/floor table")
-    parser.add_argument("--json", metavar="FILE", help="also write every number to FILE")
-    parser.add_argument("--dtype", choices=["float32", "float64", "all"], default=None,
-                        help="element types (default: all the device has; float32 if --quick)")
+    add_options(parser, quick="a smoke run in under a minute: sizes 256, 1024, 4096 and the "
+                              "odd shapes, untransposed (op N) only, float32 only, "
+                              f"{QUICK_REPEAT} rounds everywhere, without the raw/floor table",
+                dtype=(FLOATS + ("all",), None,
+                       "element types (default: all the device has; float32 if --quick)"),
+                repeat=(None, "interleaved runs per case (median; default 9, and 15 for the "
+                              f"cases with a target; quick {QUICK_REPEAT} for all; given, it "
+                              "holds for every case)"),
+                json="also write every number to FILE")
     parser.add_argument("--sizes", type=lambda s: tuple(int(v) for v in s.split(",")),
                         default=None, help="comma-separated square sizes, e.g. 1024,4096")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="interleaved runs per case (median; default 9, and 15 for the "
-                             f"cases with a target; quick {QUICK_REPEAT} for all; given, it "
-                             "holds for every case)")
     parser.add_argument("--settle", type=float, default=SETTLE_S, metavar="S",
                         help=f"idle seconds before each timed run (default {SETTLE_S}: "
                              "OpenBLAS's threads spin that long after a call)")
@@ -161,7 +163,7 @@ class _Ref:
                 cl.enqueue_nd_range_kernel(q, self.copy, (g,), (1,))
                 q.finish()
 
-            batch = _batch(once)
+            batch = calibrate(once, 2e-3, 2000)  # calls of one timed run: about 2 ms
 
             def run(g=g, batch=batch) -> None:
                 for _ in range(batch):
@@ -192,30 +194,6 @@ class _Ref:
         return run
 
 
-SETTLE_S = 0.1
-"""Pause before each timed run of the clnn/numpy comparison. OpenBLAS's worker threads spin
-for about 0.1 s after a call (its default thread timeout, 2**28 cycles), and PoCL's threads
-for a while after a kernel; on a machine with few cores a run that starts while the *other*
-library's threads still spin is slowed by them. The pause lets both start from idle threads,
-the way each would run in a program of its own."""
-
-
-def _settled(contenders: Dict[str, Callable[[], Any]], repeat: int,
-             settle: float = SETTLE_S, warm: bool = False) -> Dict[str, float]:
-    """:func:`clnn.bench.timing.paired` with ``settle`` seconds of idle before every timed
-    run and, with ``warm``, at least ``WARM_S`` of untimed runs of the same contender."""
-    return paired(contenders, repeat, settle, WARM_S if warm else 0.0)
-
-
-def _batch(fn: Callable[[], Any], target_s: float = 2e-3) -> int:
-    """Calls per timed batch: enough that one batch takes about ``target_s``."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    t = time.perf_counter() - t0
-    return int(max(1, min(2000, target_s / max(t, 1e-7))))
-
-
 BATCH_S = 0.02
 """Length of one timed run of the clnn/numpy comparison: back-to-back calls (one ``finish``)
 for about this long, so that a run measures the steady state of repeated calls and the
@@ -233,9 +211,7 @@ def _gbs(nbytes: int, seconds: float) -> float:
 
 def _operands(rt, rng, m: int, n: int, dtype: np.dtype, layout: str, trans: bool):
     """(host A, host op(A), host x, device a, device op(a), device x, device y)."""
-    A = rng.standard_normal((m, n)).astype(dtype)
-    if layout == "col":
-        A = np.asfortranarray(A)
+    A = normal_matrix(rng, (m, n), dtype, layout)
     opA = A.T if trans else A
     x = rng.standard_normal(opA.shape[1]).astype(dtype)
     a = rt.matrix(A, layout=layout)
@@ -253,9 +229,7 @@ def _clnn_runner(q, op, xv, y) -> Tuple[Callable[[], None], int]:
         q.finish()
 
     some_clnn()
-    t0 = time.perf_counter()
-    some_clnn()
-    per_call = (time.perf_counter() - t0) / 10
+    per_call = time_call(some_clnn) / 10
     batch = int(max(1, min(5000, BATCH_S / max(per_call, 1e-7))))
 
     def run_clnn() -> None:
@@ -383,7 +357,7 @@ def _overhead(rt, ref: _Ref, repeat: int, settle: float = SETTLE_S) -> List[dict
                 clnn.mv(a, x, out=y)
             q.finish()
 
-        r = _settled({"clnn": mv1000, "raw": raw1000}, repeat, settle)
+        r = paired({"clnn": mv1000, "raw": raw1000}, repeat, settle)
         rows.append({"case": "tiny mv 4x2: 1000 enqueues + finish, per call",
                      "clnn_s": r["clnn"] / 1000, "raw_s": r["raw"] / 1000,
                      "ratio": r["clnn"] / r["raw"], "max": TINY_ENQUEUE_MAX})
@@ -406,7 +380,7 @@ def _overhead(rt, ref: _Ref, repeat: int, settle: float = SETTLE_S) -> List[dict
             for _ in range(nrt):
                 mv_rt()
 
-        r = _settled({"clnn": mv_rts, "raw": raw_rts}, max(repeat, 9), settle)
+        r = paired({"clnn": mv_rts, "raw": raw_rts}, max(repeat, 9), settle)
         rows.append({"case": "tiny mv 4x2 + to_numpy(), per call",
                      "clnn_s": r["clnn"] / nrt, "raw_s": r["raw"] / nrt,
                      "ratio": r["clnn"] / r["raw"], "max": TINY_ROUNDTRIP_MAX})

@@ -27,11 +27,13 @@ import argparse
 import gc
 import os
 import sys
-import time
 import warnings
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
+
+from .options import add_options
+from .timing import table, time_call, write_json
 
 __all__ = ["rss_bytes", "measure", "SCENARIOS", "run_scenario", "add_arguments", "run"]
 
@@ -60,11 +62,13 @@ def measure(name: str, step: Callable[[int], None], count: int, warmup: int,
     gc.collect()
     held = None if rt is None else (len(rt._arrays), rt.bytes_in_use)
     before = rss_bytes()
-    t0 = time.perf_counter()
-    for i in range(count):
-        step(i)
-    gc.collect()
-    seconds = time.perf_counter() - t0
+
+    def steps() -> None:
+        for i in range(count):
+            step(i)
+        gc.collect()
+
+    seconds = time_call(steps)
     after = rss_bytes()
     if rt is not None:
         rt.finish()
@@ -233,17 +237,14 @@ def run_scenario(name: str, device, count: Optional[int] = None, quick: bool = F
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke test)")
-    parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), metavar="NAME",
-                        help=f"run only these scenarios ({', '.join(SCENARIOS)})")
     parser.add_argument("--limit", type=float, default=LIMIT_MIB,
                         help="largest acceptable RSS growth per scenario, MiB (default 32)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_options(parser, quick="smaller counts (a smoke test)",
+                only=("--only", "NAME", list(SCENARIOS), "scenarios"))
 
 
 def run(args: argparse.Namespace, name: str) -> int:
     from ..devices import select_device
-    from .timing import table, write_json
 
     device = select_device(args.device)
     print(f"device: {device}")

@@ -6,7 +6,7 @@ Each case times the operator and the named function on the same data (each follo
 timed runs (each a few back-to-back calls, about 0.1 s, behind a pause and an untimed
 warm-up); the ratio is the median over the pairs of runs of operator time / function time, so
 a slow phase of the machine cancels out of it. Pairs disturbed by other processes are retaken
-as in ``clnn bench gemm`` (:func:`clnn.bench.gemm.quiet_interleaved`); the table says how many
+as in ``clnn bench gemm`` (:func:`clnn.bench.timing.quiet_interleaved`); the table says how many
 pairs were quiet.
 
 ============  ===========================  =================================
@@ -34,8 +34,8 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
-from .gemm import quiet_interleaved
-from .timing import calibrate, table, write_json
+from .options import FLOATS, add_options, device_dtypes
+from .timing import calibrate, quiet_interleaved, table, write_json
 
 TARGET = 1.05
 CASES = ("mm", "mv", "iadd", "add")
@@ -43,17 +43,13 @@ JUDGED = ("mm", "iadd")
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--quick", action="store_true", help="fewer timed runs (a smoke run)")
     parser.add_argument("--n", type=int, default=10_000_000,
                         help="elements of the vectors of iadd and add")
     parser.add_argument("--size", type=int, default=1024,
                         help="square size of the matrices of mm and mv")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--cases", nargs="+", metavar="CASE", choices=CASES,
-                        help="only these cases: " + " ".join(CASES))
-    parser.add_argument("--repeat", type=int, default=0,
-                        help="timed pairs per case (default 15, --quick 5)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_options(parser, quick="fewer timed runs (a smoke run)",
+                dtype=(FLOATS, "float32", None), only=("--cases", "CASE", CASES, "cases"),
+                repeat=(0, "timed pairs per case (default 15, --quick 5)"))
 
 
 def _contenders(rt, case: str, a, b, x, y, xv) -> Dict[str, Callable[[], object]]:
@@ -96,8 +92,7 @@ def run(args: argparse.Namespace, name: str) -> int:
     rows: List[list] = []
     results: List[dict] = []
     with Runtime(getattr(args, "device", None)) as rt:
-        if dtype == np.float64 and not rt.device.fp64:
-            print(f"float64 skipped: {rt.device.name!r} lacks cl_khr_fp64")
+        if not device_dtypes(rt.device, [dtype]):
             return 0
         print(f"clnn bench ops on {rt.device}; {dtype.name}; matrices {args.size}^2, vectors "
               f"{args.n}; ratio = median over the pairs of operator / function time")

@@ -44,6 +44,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..errors import ClnnError, OutOfMemoryError
+from .data import digits_data, mnist_shaped
 from .mlp import (
     OPTIMIZERS,
     NumpyMLP,
@@ -53,7 +54,8 @@ from .mlp import (
     parse_network,
     step_flops,
 )
-from .timing import WARM_S, pair_ratio, paired_samples, table, write_json
+from .options import add_options
+from .timing import SETTLE_S, WARM_S, pair_ratio, paired_samples, table, time_call, write_json
 
 BATCHES = (32, 128, 512)
 REPEAT = 9
@@ -62,8 +64,6 @@ RUN_S = 0.03
 """Least length of a timed run (whole epochs, measured on numpy's side)."""
 LONG_RUN_S = 0.25
 """Runs at least this long get no untimed warm-up runs: waking the cores is lost in them."""
-SETTLE_S = 0.1
-"""Idle before each timed run: OpenBLAS's threads spin ~0.1 s after a call."""
 HIDDEN = 256  # the network of `clnn train digits`
 SAMPLES = 8192
 QUICK_SAMPLES = 2048
@@ -85,37 +85,22 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                              "(default: adam for digits, 'sgd adam' for the other networks)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", metavar="B",
                         help=f"batch sizes (default {' '.join(map(str, BATCHES))})")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help=f"rounds (timed runs per contender; default {REPEAT}, --quick "
-                             f"{QUICK_REPEAT})")
     parser.add_argument("--samples", type=int, default=None,
                         help=f"samples per epoch of the IN-...-OUT networks (default "
                              f"{SAMPLES}, --quick {QUICK_SAMPLES})")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_REPEAT} rounds and {QUICK_SAMPLES} samples per epoch")
     parser.add_argument("--hidden", type=int, default=HIDDEN,
                         help=f"hidden units of the digits network ({HIDDEN})")
     parser.add_argument("--no-torch", action="store_true",
                         help="leave PyTorch out even when it is installed")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    add_options(parser, quick=f"{QUICK_REPEAT} rounds and {QUICK_SAMPLES} samples per epoch",
+                repeat=(None, f"rounds (timed runs per contender; default {REPEAT}, --quick "
+                              f"{QUICK_REPEAT})"))
     parser.add_argument("--distributed", action="store_true",
                         help="data-parallel over MPI ranks: samples/s for 1 and 2 ranks and "
                              "the time in the allreduce (clnn.bench.distributed)")
     from .distributed import add_arguments as distributed_arguments
 
     distributed_arguments(parser)
-
-
-def digits_data(seed: int = 0):
-    """(x, y): the 8x8 digits scaled to [0, 1], or random data of that shape without
-    scikit-learn."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        return rng.random((1797, 64)).astype(np.float32), rng.integers(0, 10, 1797)
-    d = load_digits()
-    return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
 
 
 def mnist_sized(sizes: List[int]) -> bool:
@@ -146,9 +131,7 @@ class _Case:
             self.x, self.y = digits_data()
             self.data = "the 8x8 digits"
         else:
-            rng = np.random.default_rng(0)
-            self.x = rng.random((samples, self.sizes[0]), dtype=np.float32)
-            self.y = rng.integers(0, self.sizes[-1], samples)
+            self.x, self.y = mnist_shaped(samples, self.sizes[0], self.sizes[-1])
             self.data = "random MNIST-shaped data"
 
     def targets(self, batch: int) -> Dict[str, float]:
@@ -217,9 +200,7 @@ def _train_case(rt, case: _Case, opt_name: str, B: int, repeat: int, torch) -> d
     try:
         # a timed run is k epochs (at least RUN_S of numpy's): one fit(epochs=k) call, as
         # training is run, beside k epochs of the others
-        t0 = time.perf_counter()
-        ref.epoch(x, y, B)
-        t_np = max(time.perf_counter() - t0, 1e-6)
+        t_np = max(time_call(lambda: ref.epoch(x, y, B)), 1e-6)
         k = max(1, min(50, round(RUN_S / t_np)))
         steps = max(1, n // B) * k  # gemm: the products of k epochs' full steps
 
@@ -278,9 +259,7 @@ def _predict_case(rt, case: _Case, repeat: int, torch) -> dict:
     try:
         want = ref.predict(x.astype(np.float64))
         err = float(np.max(np.abs(net.predict(x) - want)))
-        t0 = time.perf_counter()
-        ref.predict(x)
-        k = max(1, min(100, round(0.05 / max(time.perf_counter() - t0, 1e-6))))
+        k = max(1, min(100, round(0.05 / max(time_call(lambda: ref.predict(x)), 1e-6))))
 
         def run_clnn():
             for _ in range(k):
@@ -319,6 +298,7 @@ def _fmt_ratio(v: Optional[float]) -> str:
 def run(args: argparse.Namespace, name: str = "train") -> int:
     args.repeat = args.repeat if args.repeat is not None else (
         QUICK_REPEAT if args.quick else REPEAT)
+    args.batch_sizes = args.batch_sizes or list(BATCHES)
     if getattr(args, "distributed", False):
         from .distributed import run as run_distributed
 
@@ -329,7 +309,7 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
     cases = [_Case(spec, args) for spec in args.network]
     samples = args.samples if args.samples is not None else (
         QUICK_SAMPLES if args.quick else SAMPLES)
-    batches = args.batch_sizes or list(BATCHES)
+    batches = args.batch_sizes
     for what, v in (("--repeat", [args.repeat]), ("--samples", [samples]),
                     ("--batch-sizes", batches)):
         if min(v) < 1:

@@ -4,6 +4,7 @@ Every test points ``CLNN_TUNING_DB`` at a temporary file: the user's own databas
 read or written here.
 """
 
+import importlib
 import json
 import os
 import stat
@@ -154,6 +155,19 @@ def test_tuner_registry_contract():
     assert cands and all(isinstance(v, str) and isinstance(sc, str) and isinstance(p, dict)
                          for v, sc, p in cands)
     assert {v for v, _, _ in cands} == {"row", "col"}
+
+
+def test_families_listed_once():
+    """clnn tune's sub-commands are clnn.tune.FAMILIES, each a module with the two hooks."""
+    from clnn.cli import TUNERS
+
+    names = [name for name, _ in tune.FAMILIES]
+    assert list(TUNERS) == names and len(set(names)) == len(names)
+    for name in names:
+        mod = importlib.import_module(f"clnn.tune.{name}")
+        assert tune.tuners()[name] == tune.Tuner(name, mod.candidates, mod.bench)
+    with pytest.raises(clnn.ClnnError, match="no tuner for kernel family 'nope'"):
+        tune.tune(None, "nope", ["float"])
 
 
 @pytest.mark.timing

@@ -11,6 +11,10 @@ The tuner lives here, one module per kernel family, and the ops never import it:
 1. write ``clnn/tune/NAME.py`` with the two functions below, at module level;
 2. add ``("NAME", "one line for clnn tune --help")`` to :data:`FAMILIES`.
 
+The op itself registers its tunables with :func:`clnn.tuning.register_defaults` (and its
+shipped table, if any, with :func:`clnn.tuning.register_builtin`) when it is imported: that
+is what it runs with, tuned or not, and what the tuner measures the candidates against.
+
 The contract of the two functions:
 
 ``candidates(device, dtype, quick) -> Iterable[(variant, size_class, params)]``

@@ -35,8 +35,9 @@ Entry points:
   nn_softmax_rows   Y = softmax(Y) row by row, in place (inference)
   nn_softmax_bwd    D = A * (D - rowsum(D * A)), in place (softmax under a hidden layer)
   nn_bias_act       y = act(y + b) for one vector (the gemv inference path; softmax: linear)
-  nn_gather         an epoch's shuffle on the device: row i of X, column i of XT and row i of
-                    Y take sample perm[i] (perm holds indices as reals, exact below 2^24)
+  nn_gather         an epoch's shuffle on the device: row i of X, column i of XT (unless
+                    ldt == 0: no transposed copy) and row i of Y take sample perm[i] (perm
+                    holds indices as reals, exact below 2^24)
 
 Render parameters:
   dtype    "float" | "double"
@@ -540,7 +541,7 @@ __kernel void nn_gather(const int n, const int K, const int C,
     const int iend = min(i + rpi, n);
     perm += offP; SX += offSX; SY += offSY; X += offX; XT += offXT; Y += offY;
     /* rows first (contiguous copies), then XT from the rows just written (still in cache),
-       one XT row segment at a time so its stores are contiguous */
+       one XT row segment at a time so its stores are contiguous; ldt == 0: no XT */
     const int i0 = i;
     for (; i < iend; ++i) {
         const int p = (int)perm[i];
@@ -549,7 +550,7 @@ __kernel void nn_gather(const int n, const int K, const int C,
         for (int k = 0; k < K; ++k) x[k] = sx[k];
         for (int c = 0; c < C; ++c) Y[(size_t)i * C + c] = SY[(size_t)p * C + c];
     }
-    for (int k = 0; k < K; ++k) {
+    for (int k = 0; ldt > 0 && k < K; ++k) {
         __global real* xt = XT + (size_t)k * ldt;
         for (i = i0; i < iend; ++i) xt[i] = X[(size_t)i * K + k];
     }

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nn_paths import nn_path  # noqa: F401 (a fixture: every layer on the fused or gemm path)
+from tolerances import assert_close
 
 import clnn
 from clnn.nn import Dense, Network
@@ -75,12 +77,14 @@ def _check(rt, acts, dims, loss, n, seed):
 @pytest.mark.oclgrind
 @pytest.mark.parametrize("hidden", ACTS)
 @pytest.mark.parametrize("out", ["linear", "sigmoid", "tanh", "relu", "softmax"])
+@pytest.mark.usefixtures("nn_path")
 def test_mse_gradients(rt64, hidden, out):
     _check(rt64, (hidden, out), (5, 7, 3), "mse", 6, seed=len(hidden) * 7 + len(out))
 
 
 @pytest.mark.oclgrind
 @pytest.mark.parametrize("hidden", ACTS)
+@pytest.mark.usefixtures("nn_path")
 def test_cross_entropy_gradients(rt64, hidden):
     _check(rt64, (hidden, "softmax"), (4, 9, 5), "cross_entropy", 7, seed=len(hidden))
 
@@ -92,6 +96,7 @@ def test_cross_entropy_gradients(rt64, hidden):
     ((19, 6, 18, 4), ("relu", "sigmoid", "tanh"), 5),
     ((2, 33, 33, 1), ("tanh", "tanh", "linear"), 9),
 ], ids=["1-1", "3-17-2", "19-6-18-4", "2-33-33-1"])
+@pytest.mark.usefixtures("nn_path")
 def test_shapes(rt64, dims, acts, n):
     _check(rt64, acts, dims, "mse", n, seed=sum(dims))
 
@@ -118,6 +123,7 @@ def test_gradient_on_device_loss(rt64):
 
 
 @pytest.mark.oclgrind
+@pytest.mark.usefixtures("nn_path")
 def test_float32_gradients_close_to_float64(rt):
     """float32 backprop agrees with the float64 reference computed by numpy."""
     rng = np.random.default_rng(9)
@@ -142,16 +148,82 @@ def test_float32_gradients_close_to_float64(rt):
     net.release()
 
 
+def _backprop64(acts, ws, bs, x, y):
+    """Gradients of the mean cross-entropy (softmax last) in float64, each with the sum of
+    the magnitudes that bound its rounding errors: products and sums add the scales of their
+    terms; tanh, sigmoid and relu pass an input's error on with a factor <= 1; act'(y) (taken
+    from the output y) moves by at most 2 |dy|; softmax by at most twice its input's worst
+    error, times p. Returns ([(dW, scale), (db, scale)] per layer, (dX, scale))."""
+    a, sa = [x], [np.abs(x)]
+    for i, act in enumerate(acts):
+        z = a[-1] @ ws[i].T + bs[i]
+        sz = sa[-1] @ np.abs(ws[i]).T + np.abs(bs[i])
+        out = reference(act, z)
+        s_out = (2 * out * sz.max(axis=1, keepdims=True) if act == "softmax" else sz) + abs(out)
+        a.append(out)
+        sa.append(s_out)
+    n = len(y)
+    dz = a[-1].copy()
+    dz[np.arange(n), y] -= 1
+    dz /= n
+    sdz = (sa[-1] + 1) / n
+    grads = []
+    for i in range(len(acts) - 1, -1, -1):
+        grads.append([(dz.T @ a[i], sdz.T @ np.abs(a[i]) + np.abs(dz).T @ sa[i]),
+                      (dz.sum(axis=0), sdz.sum(axis=0))])
+        g, sg = dz @ ws[i], sdz @ np.abs(ws[i])
+        if i == 0:
+            return grads[::-1], (g, sg)
+        yv, prev = a[i], acts[i - 1]
+        d = {"tanh": 1 - yv * yv, "sigmoid": yv * (1 - yv), "relu": (yv > 0) * 1.0}.get(
+            prev, np.ones_like(yv))
+        dz, sdz = g * d, sg * np.abs(d) + np.abs(g) * 2 * sa[i] * (prev != "relu")
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("dims,n", [((1, 1, 2), 1), ((3, 17, 3), 3), ((17, 3, 17, 5), 17),
+                                    ((5, 33, 70, 4), 301)],
+                         ids=["1-1-2x1", "3-17-3x3", "17-3-17-5x17", "5-33-70-4x301"])
+@pytest.mark.parametrize("hidden", ["linear", "sigmoid", "tanh", "relu"])
+@pytest.mark.usefixtures("nn_path")
+def test_gradients_match_float64_reference(rt, dtype, dims, n, hidden):
+    """Both paths, both dtypes, awkward sizes (batches of 1, 3, 17 and 301 rows: not whole
+    register tiles), every hidden activation, the input gradient: every gradient against the
+    float64 reference of the same (rounded) weights and data."""
+    rng = np.random.default_rng(sum(dims) + n)
+    acts = [hidden] * (len(dims) - 2) + ["softmax"]
+    net = Network(rt, [Dense(dims[i], dims[i + 1], a) for i, a in enumerate(acts)],
+                  loss="cross_entropy", dtype=dtype, seed=n)
+    for layer in net.layers:
+        layer.bias = rng.normal(size=layer.out_features) * 0.3
+    x = rng.normal(size=(n, dims[0])).astype(dtype)
+    y = rng.integers(0, dims[-1], n)
+    _, dx = net.gradient(x, y, input_grad=True)
+    ws = [layer.weights.to_numpy().astype(np.float64) for layer in net.layers]
+    bs = [layer.bias.to_numpy().astype(np.float64) for layer in net.layers]
+    grads, (dx64, sdx) = _backprop64(acts, ws, bs, x.astype(np.float64), y)
+    k = sum(dims) + n  # every error is a sum along the chain of products behind it
+    for layer, ((dw, sw), (db, sb)) in zip(net.layers, grads):
+        assert_close(layer.grad_weights.to_numpy(), dw, dtype, k=k, scale=sw)
+        assert_close(layer.grad_bias.to_numpy(), db, dtype, k=k, scale=sb)
+    assert_close(dx, dx64, dtype, k=k, scale=sdx)
+    net.release()
+
+
 @pytest.mark.oclgrind
 @pytest.mark.parametrize("tun", [
     {"VW": 1, "RB": 1, "CB": 1, "FJ": 1, "FV": 1, "JB": 1, "XB": 1, "KV": 1, "WGS": 16,
-     "ITEMS": 1 << 20},
+     "ITEMS": 1 << 20, "GEMM_B": 1 << 30, "GEMM_BW": 1 << 30},
     {"VW": 2, "RB": 3, "CB": 2, "FJ": 3, "FV": 3, "JB": 3, "XB": 5, "KV": 3, "WGS": 4,
-     "ITEMS": 3},
-], ids=["gpu-like", "odd"])
+     "ITEMS": 3, "GEMM_B": 1 << 30, "GEMM_BW": 1 << 30},
+    {"VW": 2, "RB": 3, "CB": 2, "FJ": 3, "FV": 3, "JB": 3, "XB": 5, "KV": 3, "WGS": 4,
+     "ITEMS": 3, "GEMM_B": 9, "GEMM_N": 5, "GEMM_BW": 13,
+     "GEMM_MIN": 1},
+], ids=["gpu-like", "odd", "odd-mixed-paths"])
 def test_other_tunables(device, tmp_path, monkeypatch, tun):
     """Tunables from a (private) tuning database: GPU-like scalar kernels with work-groups,
-    and odd tile shapes with several tiles per work-item; the same gradients."""
+    odd tile shapes with several tiles per work-item, and GEMM_* that put some passes of a
+    network on the packed gemm and the others on the fused kernels; the same gradients."""
     if not device.fp64:
         pytest.skip(f"finite differences need float64: {device.name!r} lacks cl_khr_fp64")
     from clnn import tuning
@@ -166,7 +238,8 @@ def test_other_tunables(device, tmp_path, monkeypatch, tun):
     tuning.store(device, "optim", "flat", "double", tuning.ANY,
                  {"VW": tun["VW"], "WGS": tun["WGS"]})
     with clnn.Runtime(device) as rt:
-        assert clnn.nn._kernels.kernels(rt, np.float64).p == tun
+        p = clnn.nn._kernels.kernels(rt, np.float64).p
+        assert {k: p[k] for k in tun} == tun
         _check(rt, ("relu", "tanh", "softmax"), (7, 11, 5, 3), "cross_entropy", 9, seed=4)
         _check(rt, ("sigmoid", "linear"), (2, 9, 2), "mse", 13, seed=5)
         g = np.linspace(-1, 1, 1023)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nn_paths import nn_path  # noqa: F401 (a fixture: every layer on the fused or gemm path)
 from tolerances import rtol
 
 import clnn
@@ -35,6 +36,7 @@ def close(actual, expected, dtype, k):
 @pytest.mark.parametrize("dims,batch", [((3, 17, 5), 37), ((1, 1), 1), ((33, 9, 2), 3),
                                         ((64, 128, 10), 129)],
                          ids=["3-17-5x37", "1-1x1", "33-9-2x3", "64-128-10x129"])
+@pytest.mark.usefixtures("nn_path")
 def test_forward_matches_numpy(rt, dtype, act, dims, batch):
     rng = np.random.default_rng(len(dims) * 100 + batch)
     layers = [Dense(dims[i], dims[i + 1], act) for i in range(len(dims) - 1)]
@@ -52,6 +54,7 @@ def test_forward_matches_numpy(rt, dtype, act, dims, batch):
     net.release()
 
 
+@pytest.mark.usefixtures("nn_path")
 def test_forward_device_arrays(rt):
     net = Network(rt, [Dense(5, 7, "tanh"), Dense(7, 4, "softmax")], seed=1)
     rng = np.random.default_rng(0)
@@ -183,6 +186,7 @@ def test_released_runtime_gives_released_error(device):
             call()
 
 
+@pytest.mark.usefixtures("nn_path")
 def test_batch_path_agrees_with_library_mm_and_mv(rt):
     """The fused batch kernels give what clnn.mm (and per sample clnn.mv) plus bias and
     activation give."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nn_paths import nn_path  # noqa: F401 (a fixture: every layer on the fused or gemm path)
 
 import clnn
 from clnn.nn import DataError, Dense, History, Network
@@ -23,6 +24,7 @@ def classifier(rt, seed=0, dtype=np.float32, feats=4, classes=3):
                    loss="cross_entropy", dtype=dtype, seed=seed)
 
 
+@pytest.mark.usefixtures("nn_path")
 def test_fit_learns_and_history(rt, dtype):
     x, y = blobs()
     xv, yv = blobs(60, seed=1)
@@ -44,6 +46,7 @@ def test_fit_learns_and_history(rt, dtype):
     net.release()
 
 
+@pytest.mark.usefixtures("nn_path")
 def test_epoch_loss_matches_numpy_mean(rt):
     x, y = blobs(50)
     net = classifier(rt)
@@ -68,6 +71,7 @@ def test_regression_mse_and_rmse(rt):
     net.release()
 
 
+@pytest.mark.usefixtures("nn_path")
 def test_seed_reproduces_a_run_exactly(rt):
     x, y = blobs(123)
 
@@ -88,6 +92,7 @@ def test_seed_reproduces_a_run_exactly(rt):
     assert l1 != l3
 
 
+@pytest.mark.usefixtures("nn_path")
 def test_no_device_allocation_inside_the_training_loop(rt):
     x, y = blobs(200)
     xv, yv = blobs(40, seed=3)
@@ -104,6 +109,7 @@ def test_no_device_allocation_inside_the_training_loop(rt):
     net.release()
 
 
+@pytest.mark.usefixtures("nn_path")
 def test_last_partial_batch_and_batch_bigger_than_data(rt):
     x, y = blobs(37)
     net = classifier(rt)

@@ -9,12 +9,21 @@ two activation buffers.
 
 Training data go to the device once per ``fit`` (an unshuffled source copy); each epoch
 uploads only the permutation and one gather launch copies the samples into the preallocated
-epoch buffers, row-major and transposed (the first layer's forward kernel reads the transposed
-copy: an outer product without reductions). A step is then ``L`` forward launches, one fused
-loss launch (softmax + cross-entropy or squared error, with the output layer's derivative),
-``L`` backward launches (each computes dW, db and the previous layer's delta together) and
-one optimizer launch, all enqueued without waiting; every sample's loss is written on the
-device and read back once per epoch.
+epoch buffers, row-major and (when the first layer runs on the fused kernels) transposed: the
+fused first-layer forward reads the transposed copy, an outer product without reductions.
+
+Each layer's forward and backward pass run on one of two paths, chosen apart by the batch
+and the layer's size (``Kernels.gemm_forward``, ``gemm_backward`` in
+:mod:`clnn.nn._kernels`; tunable). Small: one fused forward launch, one fused backward launch
+that computes dW, db and the previous layer's delta together. Large: prepared packed gemm
+products (:class:`clnn.gemm.Product`, their panel scratch in the workspace) with the bias and
+activation fused into the forward product's stores, the bias gradient summed while
+dW = dZ^T X is computed, and the activation derivative fused into the stores of dX = dZ W.
+A step is the layers' forward launches, one fused loss launch (softmax + cross-entropy or
+squared error, with the output layer's derivative), the backward launches (the first layer
+computes no input gradient unless ``gradient(..., input_grad=True)``) and one optimizer
+launch, all enqueued without waiting and without allocating; every sample's loss is written
+on the device and read back once per epoch.
 
 Example:
     >>> import clnn, numpy as np
@@ -33,6 +42,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -49,6 +59,7 @@ from ..errors import (
     RuntimeMismatchError,
     ShapeError,
 )
+from ..gemm import Product, panel_bound
 from ..gemv import mv
 from . import activations
 from . import init as _init
@@ -85,8 +96,19 @@ class History(dict):
         return len(self["loss"])
 
 
+def _products(k, B: int, K: int, N: int, train: bool) -> List[Tuple[int, int, int]]:
+    """The (m, n, k) of the products a layer runs on the packed gemm at batch B (kernels
+    ``k`` choose): the forward, then (train) the weight and the input gradients."""
+    out = [(B, N, K)] if k.gemm_forward(B, K, N) else []
+    if train and k.gemm_backward(B, K, N):
+        out += [(N, K, B), (B, K, N)]
+    return out
+
+
 class _Workspace:
-    """Activations and deltas for batches of up to ``cap`` rows, in one allocation."""
+    """Activations and deltas for batches of up to ``cap`` rows, in one allocation, and the
+    panel scratch of the layers that run on the packed gemm (shared by all their products:
+    the queue runs them one after another)."""
 
     def __init__(self, net: Network, cap: int, train: bool):
         self.cap, self.train = cap, train
@@ -109,22 +131,39 @@ class _Workspace:
         self.vec = net.runtime.vector(total, dtype=net.dtype)
         self.buf = self.vec._buf
         self.plans: Dict[tuple, Any] = {}
+        # a pass on the gemm at a smaller batch is on it at cap too (the choices grow with
+        # B), and panel_bound grows with the sizes: enough for every plan of this workspace
+        need = [0, 0]
+        for layer in net.layers:
+            for m, n, k in _products(net._k, cap, layer.in_features, layer.out_features, train):
+                need = [max(x, y) for x, y in zip(need, panel_bound(m, n, k))]
+        self.panels = [net.runtime.vector(x, dtype=net.dtype) for x in need] if need[1] else []
+
+    @property
+    def panel_bufs(self) -> tuple:
+        return tuple(v._buf for v in self.panels)
 
     def release(self) -> None:
         self.plans.clear()
         self.vec.release()
+        for v in self.panels:
+            v.release()
 
 
 class _Data:
-    """Samples on the device, one allocation: x (n, in) row-major and again transposed
-    (in, ldt: the first layer's forward reads that), targets, per-sample loss and hit."""
+    """Samples on the device, one allocation: x (n, in) row-major and, with ``xt``, again
+    transposed (in, ldt: the first layer's fused forward reads that; on the gemm it reads the
+    rows), targets, per-sample loss and hit."""
 
-    def __init__(self, net: Network, n: int, y_width: int, shuffled: bool = False):
+    def __init__(self, net: Network, n: int, y_width: int, shuffled: bool = False,
+                 xt: bool = True):
         self.n = self.cap = n
         self.in_features = net.in_features
         self.y_width = y_width
+        self.xt = xt
         vw = net._k.p["VW"]
-        self.ldt = -(-(n + vw) // vw) * vw  # room for whole-vector reads past the last sample
+        # room for whole-vector reads past the last sample; 0: no transposed copy
+        self.ldt = -(-(n + vw) // vw) * vw if xt else 0
         self.x_off = 0
         self.xt_off = _pad(n * net.in_features)
         self.y_off = self.xt_off + _pad(net.in_features * self.ldt)
@@ -147,7 +186,8 @@ class _Data:
         self._keep: list = []
         self._queue = net.runtime.queue
         self._isz = net.dtype.itemsize
-        self._xt = None if shuffled else np.zeros((net.in_features, self.ldt), dtype=net.dtype)
+        self._xt = None if shuffled or not xt else np.zeros((net.in_features, self.ldt),
+                                                            dtype=net.dtype)
         if shuffled:
             b = self.buf
             a = list(self._gather.args)
@@ -175,12 +215,13 @@ class _Data:
         :meth:`results` or :meth:`settle` has synchronised."""
         self.settle()  # the transposed staging array is reused
         q = self._queue
-        n = len(x)
-        self._xt[:, :n] = x.T
         cl.enqueue_copy(q, self.buf, x, dst_offset=self.x_off * self._isz, is_blocking=False)
-        cl.enqueue_copy(q, self.buf, self._xt, dst_offset=self.xt_off * self._isz,
-                        is_blocking=False)
-        self._keep += [x, self._xt]
+        self._keep.append(x)
+        if self.xt:
+            self._xt[:, :len(x)] = x.T
+            cl.enqueue_copy(q, self.buf, self._xt, dst_offset=self.xt_off * self._isz,
+                            is_blocking=False)
+            self._keep.append(self._xt)
         if y is not None:
             cl.enqueue_copy(q, self.buf, y, dst_offset=self.y_off * self._isz,
                             is_blocking=False)
@@ -210,8 +251,15 @@ class _Data:
 class _Plan:
     """The launches of one forward (+ loss (+ backward)) pass at batch size B.
 
-    ``run(row0)`` points the sites that read samples at row ``row0`` of the data and enqueues
-    every launch (the caller holds the runtime lock)."""
+    Each layer's forward and backward pass runs on the fused kernels or, when
+    ``Kernels.gemm_forward`` / ``gemm_backward`` say so, on prepared packed products
+    (:class:`clnn.gemm.Product`): the forward ``Y = act(X W^T + b)`` with the
+    bias-and-activation epilogue, the weight gradient ``dW = dZ^T X`` with the bias gradient
+    summed from the packed dZ^T panels, and the input gradient ``dX = (dZ W) * act'(Y_prev)``
+    with the derivative epilogue.
+
+    :meth:`point` aims the launches that read samples at row ``row0`` of the data, and
+    :meth:`run` enqueues every launch (the caller holds the runtime lock)."""
 
     def __init__(self, net: Network, ws: _Workspace, B: int, data: Optional[_Data],
                  mode: str, input_grad: bool = False):
@@ -222,18 +270,23 @@ class _Plan:
         L = len(lay)
         pbuf, gbuf, wbuf = net.params._buf, net.grads._buf, ws.buf
         xent = net.loss == "cross_entropy"
-        self.sites: List[Site] = []
+        self.sites: List[Callable[[], None]] = []
         self.data = data
         self.B = B
-        # the first layer reads the data (or, for predict, ws.delta-free input set by caller)
-        self.x_site: Optional[Site] = None
-        self.bx_site: Optional[Site] = None
+        self._in_features = net.in_features
+        # the launches that read the samples: the first layer's forward (x_site) and its
+        # weight gradient (bx_site): Sites or Products
+        self.x_site: Any = None
+        self.bx_site: Any = None
         self.loss_site: Optional[Site] = None
         for i, layer in enumerate(lay):
             K, N = layer.in_features, layer.out_features
+            gemm = k.gemm_forward(B, K, N)
             entry = "nn_forward"
             if i > 0:
                 xb, xo, ldx = wbuf, ws.act[i - 1], K
+            elif data is not None and gemm:  # the samples' rows, read in place or packed
+                xb, xo, ldx = data.buf, data.x_off, K
             elif data is not None:  # the samples' transposed copy: the outer-product kernel
                 xb, xo, ldx = data.buf, data.xt_off, data.ldt
                 entry = "nn_forward_t"
@@ -242,10 +295,16 @@ class _Plan:
             a = activations.code(layer.activation)
             last = i == L - 1
             row_softmax = a == _SOFTMAX and not (last and xent and mode != "predict")
-            tpi, g, l_ = (k.forward_t_size if entry == "nn_forward_t" else k.forward_size)(B, N)
-            s = k.site(entry, g, l_,
-                       (B, K, N, xb, xo, ldx, pbuf, layer.w_off, pbuf, layer.b_off,
-                        wbuf, ws.act[i], N, _LIN if a == _SOFTMAX else a, tpi))
+            act = _LIN if a == _SOFTMAX else a
+            if gemm:
+                s: Any = Product(net.runtime, net.dtype, B, N, K, (xb, xo, ldx, 1),
+                                 (pbuf, layer.w_off, 1, K), (wbuf, ws.act[i], N, 1),
+                                 ws.panel_bufs, "bias_act", (pbuf, layer.b_off, 0), act)
+            else:
+                tpi, g, l_ = (k.forward_t_size if entry == "nn_forward_t"
+                              else k.forward_size)(B, N)
+                s = k.site(entry, g, l_, (B, K, N, xb, xo, ldx, pbuf, layer.w_off, pbuf,
+                                          layer.b_off, wbuf, ws.act[i], N, act, tpi))
             self.sites.append(s)
             if i == 0:
                 self.x_site = s
@@ -284,30 +343,56 @@ class _Plan:
             else:
                 xb, xo, ldx = wbuf, ws.act[i - 1], K
                 act_prev = activations.code(lay[i - 1].activation)
-            n_w, n_x, tpi, g, l_ = k.backward_counts(B, K, N, want_dx)
-            s = k.site("nn_backward", g, l_,
-                       (B, K, N, xb, xo, ldx, pbuf, layer.w_off, wbuf, ws.delta[cur],
-                        gbuf, layer.w_off, gbuf, layer.b_off, wbuf, ws.delta[1 - cur],
-                        n_w, n_x, _LIN if act_prev == _SOFTMAX else act_prev, tpi))
-            self.sites.append(s)
+            dact = _LIN if act_prev == _SOFTMAX else act_prev
+            dz, dx = ws.delta[cur], ws.delta[1 - cur]
+            if k.gemm_backward(B, K, N):
+                s = Product(net.runtime, net.dtype, N, K, B, (wbuf, dz, 1, N), (xb, xo, ldx, 1),
+                            (gbuf, layer.w_off, K, 1), ws.panel_bufs, "rowsum",
+                            (gbuf, layer.b_off, 1))
+                self.sites.append(s)
+                if want_dx:
+                    self.sites.append(Product(
+                        net.runtime, net.dtype, B, K, N, (wbuf, dz, N, 1),
+                        (pbuf, layer.w_off, K, 1), (wbuf, dx, K, 1), ws.panel_bufs, "dact",
+                        (xb, xo, ldx) if i > 0 else (wbuf, 0, 0), dact))
+            else:
+                n_w, n_x, tpi, g, l_ = k.backward_counts(B, K, N, want_dx)
+                s = k.site("nn_backward", g, l_,
+                           (B, K, N, xb, xo, ldx, pbuf, layer.w_off, wbuf, dz,
+                            gbuf, layer.w_off, gbuf, layer.b_off, wbuf, dx,
+                            n_w, n_x, dact, tpi))
+                self.sites.append(s)
             if i == 0:
                 self.bx_site = s
             if want_dx and act_prev == _SOFTMAX:
                 rpi, g2, l2 = k.rows(B)
                 self.sites.append(k.site("nn_softmax_bwd", g2, l2,
-                                         (B, K, wbuf, ws.act[i - 1], K, wbuf,
-                                          ws.delta[1 - cur], rpi)))
+                                         (B, K, wbuf, ws.act[i - 1], K, wbuf, dx, rpi)))
             cur = 1 - cur
         self.dx_off = ws.delta[cur]  # input gradient (when input_grad)
 
+    def set_input(self, buf: Any, off: int, ld: int) -> None:
+        """Read the first layer's input from row-major ``buf`` (forward on device data)."""
+        s = self.x_site
+        if isinstance(s, Product):
+            s.point(a=(buf, off, ld, 1))
+        else:
+            s.set(s.args[:3] + (buf, off, ld) + s.args[6:])
+
     def point(self, row0: int) -> None:
-        """Aim the data-reading sites at sample ``row0`` of the data."""
+        """Aim the data-reading launches at sample ``row0`` of the data."""
         d = self.data
-        a = self.x_site.args
-        self.x_site.set(a[:4] + (d.xt_off + row0,) + a[5:])
-        if self.bx_site is not None:
-            b = self.bx_site.args
-            self.bx_site.set(b[:4] + (d.x_off + row0 * d.in_features,) + b[5:])
+        xrow = d.x_off + row0 * d.in_features
+        s = self.x_site
+        if isinstance(s, Product):
+            s.point(a=xrow)
+        else:
+            s.set(s.args[:4] + (d.xt_off + row0,) + s.args[5:])
+        s = self.bx_site
+        if isinstance(s, Product):
+            s.point(b=xrow)
+        elif s is not None:
+            s.set(s.args[:4] + (xrow,) + s.args[5:])
         if self.loss_site is not None:
             a = list(self.loss_site.args)
             a[5] = d.y_off + row0 * d.y_width
@@ -552,8 +637,9 @@ class Network:
     # ---- inference --------------------------------------------------------------------------
     def forward(self, x: Union[Matrix, Vector]) -> Union[Matrix, Vector]:
         """Outputs for device inputs: a Vector (one sample, gemv path) or a row-layout
-        Matrix (a batch, one fused gemm launch per layer). The result is a view of the
-        network's workspace, valid until the next call.
+        Matrix (a batch: per layer one fused launch, or on a large batch the packed gemm with
+        the bias and activation in its stores). The result is a view of the network's
+        workspace, valid until the next call.
 
         Example:
             >>> import clnn
@@ -583,8 +669,7 @@ class Network:
             ws = self._workspace(B, False)
             p = self._plan(ws, B, None, "predict")
             with rt._lock:
-                p.x_site.set(p.x_site.args[:3] + (x._owner._buf, x.offset, x.ld)
-                             + p.x_site.args[6:])
+                p.set_input(x._owner._buf, x.offset, x.ld)
                 p.run()
             return Matrix(rt, B, self.out_features, self.dtype, "row", owner=ws.vec,
                           offset=p.out_off)
@@ -630,7 +715,7 @@ class Network:
         rt = self.runtime
         with self._lock:
             ws = self._workspace(bs, False)
-            data = self._data("aux", n)
+            data = self._data("aux", n, bs)
             try:
                 data.upload(arr, None)
                 for r0 in range(0, n, bs):
@@ -645,13 +730,18 @@ class Network:
                 data.settle()
         return out
 
-    def _data(self, slot: str, n: int) -> _Data:
-        """The device buffer for ``n`` samples kept in ``slot`` (train, val, aux): reused
-        while it holds exactly n (train: shuffled on the device) or at least n samples, so
+    def _data(self, slot: str, n: int, bs: int) -> _Data:
+        """The device buffer for ``n`` samples kept in ``slot`` (train, val, aux), read in
+        batches of ``bs`` rows: reused while it holds exactly n (train: shuffled on the
+        device) or at least n samples (and the transposed copy when a batch needs it), so
         repeated calls allocate nothing and reuse their prepared launches."""
         d = self._datas.get(slot)
         train = slot == "train"
-        if d is not None and (d.cap == n if train else d.cap >= n):
+        # the transposed copy serves the first layer's fused forward (not the gemm's)
+        first = self.layers[0]
+        xt = any(not self._k.gemm_forward(b, first.in_features, first.out_features)
+                 for b in (min(bs, n), n - (-(-n // bs) - 1) * bs))
+        if d is not None and (d.cap == n if train else d.cap >= n) and (d.xt or not xt):
             d.n = n
             return d
         if d is not None:
@@ -659,7 +749,7 @@ class Network:
             d.release()
         # float32 holds sample indices exactly below 2**24; beyond, shuffle on the host
         d = _Data(self, n, self._y_width(),
-                  shuffled=train and (n < 2**24 or self.dtype == np.float64))
+                  shuffled=train and (n < 2**24 or self.dtype == np.float64), xt=xt)
         self._datas[slot] = d
         return d
 
@@ -678,7 +768,7 @@ class Network:
                                                              "evaluate: batch_size", 1))
         with self._lock:
             ws = self._workspace(bs, True)
-            data = self._data("aux", n)
+            data = self._data("aux", n, bs)
             data.upload(xh, yh)
             return self._eval_data(ws, data, bs)
 
@@ -713,7 +803,7 @@ class Network:
         rt = self.runtime
         with self._lock:
             ws = self._workspace(n, True)
-            data = self._data("aux", n)
+            data = self._data("aux", n, n)
             try:
                 data.upload(xh, yh)
                 p = self._plan(ws, n, data, "train", input_grad)
@@ -810,7 +900,7 @@ class Network:
         bar = _progress(epochs, verbose)
         with self._lock:
             ws = self._workspace(B, True)
-            data = self._data("train", n)
+            data = self._data("train", n, B)
             vdata = snaps = None
             try:
                 if guard:
@@ -820,7 +910,7 @@ class Network:
                                                           dtype=self.dtype)
                     snaps = self._snaps
                 if val is not None:
-                    vdata = self._data("val", len(val[0]))
+                    vdata = self._data("val", len(val[0]), B)
                     vdata.upload(*val)
                 optimizer._bind(self.params, self.grads)
                 full = self._plan(ws, B, data, "train")
@@ -959,13 +1049,19 @@ def _gate(rt):
     cores: launches that start while the host is still enqueueing the epoch's next ones make
     both slower. Gated, the host enqueues an epoch's steps back to back, then the workers run
     them without the host in their way. Only kernel launches and non-blocking copies may be
-    enqueued inside (a blocking call there would wait for itself)."""
+    enqueued inside (a blocking call there would wait for itself). The cyclic garbage
+    collector is off meanwhile: a clnn buffer it frees may wait for the queue (a host-backed
+    buffer settles before it is freed), and so for the gate."""
     ev = cl.UserEvent(rt.ctx)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         cl.enqueue_marker(rt.queue, wait_for=[ev])
         yield
     finally:
         ev.set_status(cl.command_execution_status.COMPLETE)
+        if collecting:
+            gc.enable()
 
 
 def _progress(epochs: int, verbose: bool):

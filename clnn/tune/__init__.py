@@ -76,6 +76,7 @@ BenchFn = Callable[..., float]
 FAMILIES: Tuple[Tuple[str, str], ...] = (
     ("gemv", "tune the gemv kernels for this device"),
     ("gemm", "tune the gemm kernels for this device"),
+    ("nn", "tune which passes of a dense network run on the packed gemm"),
 )
 """(name, one line of help) of every tunable kernel family; its hooks are the module
 ``clnn.tune.<name>``."""

@@ -13,6 +13,7 @@ import pytest
 
 import clnn
 from clnn.nn import Dense, Network
+from clnn.nn.epochs import batches, summary
 
 
 def _data(n, seed):
@@ -84,3 +85,20 @@ def test_data_parallel_draws_steps_and_remainder(rt, device):
     assert sorted(h) == ["loss", "lr", "rmse", "val_loss", "val_rmse"]
     net.release()
 
+
+
+def test_summary_is_the_mean_of_the_samples():
+    """One formula for one device (per-sample losses) and data-parallel (sums over workers
+    and ranks): the mean loss, the hit rate or the root of the mean squared error."""
+    loss = np.array([0.5, 1.5, 1.0], np.float32)
+    hit = np.array([1, 0, 1], np.float32)
+    s = summary("accuracy", np.sum(loss, dtype=np.float64), np.sum(hit, dtype=np.float64), 3)
+    assert s == {"loss": float(np.mean(loss, dtype=np.float64)), "accuracy": 2 / 3}
+    assert summary("rmse", 12.0, 0.0, 3) == {"loss": 4.0, "rmse": 2.0}
+
+
+def test_batches():
+    assert batches(53, 16) == (16, 4, 5)
+    assert batches(48, 16) == (16, 3, 16)
+    assert batches(1, 32) == (1, 1, 1)
+    assert batches(301, 17) == (17, 18, 12)

@@ -3,7 +3,7 @@
 Every rank holds a replica of the network and computes gradients on its share of each global
 batch; :meth:`Communicator.allreduce_` sums the network's ONE gradient buffer over the ranks
 (one message per step, not one per layer), so every replica takes the same step and stays
-identical. ``net.fit(x, y, comm=comm)`` does all of that (see :mod:`clnn.parallel`).
+identical. ``net.fit(x, y, comm=comm)`` does all of that (see :mod:`clnn.nn.parallel`).
 
 Install with ``pip install "clnn[mpi]"`` (mpi4py and the MPICH wheel, which puts ``mpiexec`` in
 the environment's ``bin``) and run ``mpiexec -n 2 clnn train digits --distributed``.

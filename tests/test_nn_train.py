@@ -334,7 +334,7 @@ def test_divergence_continue_keeps_training(rt):
 def test_divergence_rewinds_past_a_diverged_start():
     """When the weights at the start of the diverged epoch already hold NaN (the previous
     epoch's last step diverged), the rewind goes back one more epoch."""
-    from clnn.nn.network import History, _divergence_error
+    from clnn.nn.epochs import History, divergence_error
 
     class Params:
         def set(self, w):
@@ -346,10 +346,10 @@ def test_divergence_rewinds_past_a_diverged_start():
     hist = History("rmse", False)
     hist["lr"].append(0.5)
     good = np.ones(4)
-    err = _divergence_error(Net(), [np.array([1.0, np.nan, 0, 0]), good], 3, 9,
-                            float("nan"), hist)
+    err = divergence_error(Net(), [np.array([1.0, np.nan, 0, 0]), good], 3, 9,
+                           float("nan"), hist)
     assert Net.params.w is good and "start of epoch 3" in str(err) and err.epoch == 3
-    err = _divergence_error(Net(), [np.full(2, np.inf)], 0, 9, float("inf"), hist)
+    err = divergence_error(Net(), [np.full(2, np.inf)], 0, 9, float("inf"), hist)
     assert "every saved copy had diverged" in str(err)
 
 

@@ -1,4 +1,4 @@
-"""Data-parallel fit across devices of one process (clnn.parallel): the batch is split across
+"""Data-parallel fit across devices of one process (clnn.nn.parallel): the batch is split across
 replicas, their gradients are summed, and training follows the one-device run.
 
 Two runtimes on one device stand in for two devices (separate contexts, queues and buffers,
@@ -238,7 +238,7 @@ def test_two_pocl_devices_in_one_process():
 def test_a_replica_that_drifts_is_brought_back(rt, device):
     """Devices that round differently would let replicas drift apart: the end-of-epoch check
     copies worker 0's weights over any replica that differs."""
-    from clnn.parallel import _check_replicas, _Worker
+    from clnn.nn.parallel import _check_replicas, _Worker
 
     net = _xent(rt)
     with clnn.Runtime(device) as r2:

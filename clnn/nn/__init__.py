@@ -13,10 +13,11 @@ Example:
 from ..errors import DivergenceError
 from . import activations, init, losses
 from .activations import ACTIVATIONS
+from .epochs import History
 from .io import NetworkFileError, load
 from .layers import Dense
 from .losses import DataError
-from .network import History, Network
+from .network import Network
 
 __all__ = ["Dense", "Network", "History", "load", "ACTIVATIONS", "DataError",
            "NetworkFileError", "DivergenceError", "activations", "init", "losses"]

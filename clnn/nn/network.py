@@ -43,9 +43,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyopencl as cl
@@ -64,10 +63,21 @@ from ..gemv import mv
 from . import activations
 from . import init as _init
 from ._kernels import Site, kernels
+from .epochs import (
+    FitArgs,
+    History,
+    Trainer,
+    batches,
+    divergence_error,
+    divergence_guard,
+    generator,
+    run,
+    summary,
+)
 from .layers import Dense
 from .losses import DataError, canonical, metric_name
 
-__all__ = ["Network", "History"]
+__all__ = ["Network"]
 
 ALIGN = 16  # elements: every parameter / workspace segment starts on a 64-byte boundary
 _LIN = 0
@@ -76,24 +86,6 @@ _SOFTMAX = activations.SOFTMAX
 
 def _pad(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
-
-
-class History(dict):
-    """Per-epoch records of :meth:`Network.fit`: ``loss``, the metric (``accuracy`` or
-    ``rmse``) and, with validation data, ``val_loss`` and ``val_<metric>``; ``lr`` too."""
-
-    def __init__(self, metric: str, validation: bool):
-        super().__init__()
-        self.metric = metric
-        keys = ["loss", metric, "lr"]
-        if validation:
-            keys += ["val_loss", "val_" + metric]
-        for k in keys:
-            self[k] = []
-
-    @property
-    def epochs(self) -> int:
-        return len(self["loss"])
 
 
 def _products(k, B: int, K: int, N: int, train: bool) -> List[Tuple[int, int, int]]:
@@ -770,9 +762,12 @@ class Network:
             ws = self._workspace(bs, True)
             data = self._data("aux", n, bs)
             data.upload(xh, yh)
-            return self._eval_data(ws, data, bs)
+            return self.evaluate_data(ws, data, bs)
 
-    def _eval_data(self, ws: _Workspace, data: _Data, bs: int) -> Dict[str, float]:
+    def evaluate_data(self, ws: _Workspace, data: _Data, bs: int) -> Dict[str, float]:
+        """The loss and metric of the samples in ``data``, in batches of ``bs`` rows on
+        workspace ``ws`` (internal to clnn.nn: evaluate, fit's validation and data-parallel
+        training use it)."""
         rt = self.runtime
         n = data.n
         with rt._lock:
@@ -785,10 +780,8 @@ class Network:
         return self._summary(loss, hit)
 
     def _summary(self, loss: np.ndarray, hit: np.ndarray) -> Dict[str, float]:
-        m = float(np.mean(loss, dtype=np.float64))
-        if self.metric == "accuracy":
-            return {"loss": m, "accuracy": float(np.mean(hit, dtype=np.float64))}
-        return {"loss": m, "rmse": float(np.sqrt(m))}
+        return summary(self.metric, np.sum(loss, dtype=np.float64),
+                       np.sum(hit, dtype=np.float64), len(loss))
 
     # ---- gradients --------------------------------------------------------------------------
     def gradient(self, x: Any, y: Any, input_grad: bool = False
@@ -821,30 +814,6 @@ class Network:
                 data.settle()
 
     # ---- training ---------------------------------------------------------------------------
-    def _fit_args(self, x: Any, y: Any, validation: Any, epochs: Any, batch_size: Any,
-                  optimizer: Any) -> tuple:
-        """fit's argument checks (shared with clnn.parallel): host data, validation pair,
-        counts and the optimizer, all checked before any device work."""
-        from ..optim import SGD, Optimizer
-
-        xh = self._host_x(x, "fit", ndim=2)
-        yh = self._host_y(y, len(xh), "fit")
-        val = None
-        if validation is not None:
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise OperandError("fit: validation must be a pair (x, y)")
-            xv = self._host_x(validation[0], "fit validation", ndim=2)
-            val = (xv, self._host_y(validation[1], len(xv), "fit validation"))
-        epochs = _as_int(epochs, "fit: epochs", 0)
-        batch_size = _as_int(batch_size, "fit: batch_size", 1)
-        if optimizer is None:
-            optimizer = SGD(0.01, momentum=0.9)
-        if not isinstance(optimizer, Optimizer):
-            raise OperandError(f"fit: optimizer must be a clnn.optim optimizer, got "
-                               f"{type(optimizer).__name__}")
-        optimizer._check(self.params, self.grads)
-        return xh, yh, val, epochs, batch_size, optimizer
-
     def fit(self, x: Any, y: Any, epochs: int = 10, batch_size: int = 32,
             optimizer: Any = None, validation: Optional[Tuple[Any, Any]] = None,
             verbose: bool = True, shuffle: bool = True,
@@ -872,89 +841,83 @@ class Network:
         Data-parallel: ``devices`` (runtimes or device specs, the network's own among them)
         and/or ``comm`` (a :class:`clnn.distributed.Communicator`: MPI ranks) split every
         batch of ``batch_size`` rows across replicas and sum their gradients before each
-        step, so training matches one device (see :mod:`clnn.parallel`).
+        step, so training matches one device (see :mod:`clnn.nn.parallel`).
         """
         self._live()
         if devices is not None or comm is not None:
-            from ..parallel import fit_data_parallel
+            from .parallel import fit_data_parallel
 
             return fit_data_parallel(self, x, y, epochs, batch_size, optimizer, validation,
                                      verbose, shuffle, seed, on_epoch, devices, comm,
                                      on_divergence)
+        a = self.fit_args(x, y, validation, epochs, batch_size, optimizer, on_epoch,
+                          on_divergence)  # every check before any device work
+        rng = self.fit_generator(seed)
+        n = len(a.x)
+        B, steps, rem = batches(n, a.batch_size)
+        trainer = _OneDevice(self, a, B, rem)
+        with self._lock:
+            try:
+                return run(trainer, History(self.metric, a.validation is not None),
+                           epochs=a.epochs, n=n, steps=steps, shuffle=shuffle, rng=rng,
+                           guard=a.guard, on_epoch=on_epoch, verbose=verbose)
+            finally:
+                trainer.close()
 
-        # ---- every check before any device work ----
-        xh, yh, val, epochs, batch_size, optimizer = self._fit_args(
-            x, y, validation, epochs, batch_size, optimizer)
-        guard = _divergence_guard(on_divergence)
-        rng = self._rng if seed is None else (
-            seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
+    # ---- internal to clnn.nn: what fit's loop and data-parallel training build on -----------
+    @property
+    def lock(self) -> threading.RLock:
+        """The re-entrant lock that every call on this network holds (internal to clnn.nn)."""
+        return self._lock
+
+    def fit_args(self, x: Any, y: Any, validation: Any, epochs: Any, batch_size: Any,
+                 optimizer: Any, on_epoch: Any, on_divergence: Any) -> FitArgs:
+        """fit's argument checks, all before any device work: host data, the validation
+        pair, the counts, the optimizer, ``on_divergence`` and ``on_epoch`` (internal to
+        clnn.nn)."""
+        from ..optim import SGD, Optimizer
+
+        xh = self._host_x(x, "fit", ndim=2)
+        yh = self._host_y(y, len(xh), "fit")
+        val = None
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise OperandError("fit: validation must be a pair (x, y)")
+            xv = self._host_x(validation[0], "fit validation", ndim=2)
+            val = (xv, self._host_y(validation[1], len(xv), "fit validation"))
+        epochs = _as_int(epochs, "fit: epochs", 0)
+        batch_size = _as_int(batch_size, "fit: batch_size", 1)
+        if optimizer is None:
+            optimizer = SGD(0.01, momentum=0.9)
+        if not isinstance(optimizer, Optimizer):
+            raise OperandError(f"fit: optimizer must be a clnn.optim optimizer, got "
+                               f"{type(optimizer).__name__}")
+        optimizer._check(self.params, self.grads)
+        guard = divergence_guard(on_divergence)
         if on_epoch is not None and not callable(on_epoch):
             raise OperandError("fit: on_epoch must be callable")
+        return FitArgs(xh, yh, val, epochs, batch_size, optimizer, guard)
 
-        n = len(xh)
-        B = min(batch_size, n)
-        steps = -(-n // B)
-        rem = n - (steps - 1) * B
-        rt = self.runtime
-        hist = History(self.metric, val is not None)
-        bar = _progress(epochs, verbose)
-        with self._lock:
-            ws = self._workspace(B, True)
-            data = self._data("train", n, B)
-            vdata = snaps = None
-            try:
-                if guard:
-                    # the weights at the start of the last two epochs, for the rewind
-                    if self._snaps is None:
-                        self._snaps = self.runtime.vector(2 * len(self.params),
-                                                          dtype=self.dtype)
-                    snaps = self._snaps
-                if val is not None:
-                    vdata = self._data("val", len(val[0]), B)
-                    vdata.upload(*val)
-                optimizer._bind(self.params, self.grads)
-                full = self._plan(ws, B, data, "train")
-                last = self._plan(ws, rem, data, "train") if rem != B else full
-                if data.shuffled:
-                    data.upload_source(xh, yh)
-                for epoch in range(epochs):
-                    lr = optimizer._start_epoch(epoch)
-                    perm = rng.permutation(n) if shuffle else np.arange(n)
-                    if data.shuffled:
-                        data.shuffle(perm.astype(self.dtype))
-                    else:
-                        data.upload(np.ascontiguousarray(xh[perm]), np.ascontiguousarray(yh[perm]))
-                    if snaps is not None:
-                        _snapshot(self.params, snaps, epoch % 2)
-                    with rt._lock, _gate(rt):
-                        for s in range(steps):
-                            p = full if s < steps - 1 else last
-                            p.point(s * B)
-                            p.run()
-                            optimizer._enqueue()
-                    loss, hit = data.results(n)
-                    logs = self._summary(loss, hit)
-                    if vdata is not None:
-                        v = self._eval_data(ws, vdata, B)
-                        logs.update({"val_" + k: val_ for k, val_ in v.items()})
-                    logs["lr"] = lr
-                    for key in hist:
-                        hist[key].append(logs[key])
-                    if guard and not np.isfinite(logs["loss"]):
-                        raise _diverged(self, snaps, epoch, epochs, logs["loss"], hist)
-                    if bar is not None:
-                        bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "lr"},
-                                        refresh=False)
-                        bar.update(1)
-                    if on_epoch is not None:
-                        on_epoch(epoch, logs)
-            finally:
-                if bar is not None:
-                    bar.close()
-                data.settle()
-                if vdata is not None:
-                    vdata.settle()
-        return hist
+    def fit_generator(self, seed: Union[int, np.random.Generator, None]
+                      ) -> np.random.Generator:
+        """The generator fit draws its shuffles from: ``seed``'s, or the network's own
+        (internal to clnn.nn)."""
+        return generator(self._rng, seed)
+
+    def new_workspace(self, cap: int) -> _Workspace:
+        """A training workspace for batches of up to ``cap`` rows, outside the network's
+        cache: the caller releases it (internal to clnn.nn)."""
+        return _Workspace(self, cap, True)
+
+    def new_data(self, n: int) -> _Data:
+        """A device buffer for ``n`` samples (unshuffled), outside the network's cache: the
+        caller releases it (internal to clnn.nn)."""
+        return _Data(self, n, self._y_width())
+
+    def new_plan(self, ws: _Workspace, rows: int, data: _Data) -> _Plan:
+        """The training launches of a batch of ``rows`` samples of ``data`` on ``ws``, not
+        kept in the workspace's plans (internal to clnn.nn)."""
+        return _Plan(self, ws, rows, data, "train")
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self, path: str) -> None:
@@ -992,15 +955,83 @@ class _VectorWorkspace:
         self.vec.release()
 
 
-ON_DIVERGENCE = ("raise", "continue")
+class _OneDevice(Trainer):
+    """fit on the network's own runtime (see :mod:`clnn.nn.epochs` for the loop): the samples
+    go to the device once and each epoch's order is gathered there, an epoch's steps are
+    enqueued behind one gate, and the weights at the start of the last two epochs are kept on
+    the device for the rewind."""
 
+    def __init__(self, net: Network, a: FitArgs, B: int, rem: int):
+        self.net, self.a, self.B, self.rem = net, a, B, rem
+        self.opt = a.optimizer
+        self.epoch = 0
+        self.data: Optional[_Data] = None
+        self.vdata: Optional[_Data] = None
+        self.snaps: Optional[Vector] = None
 
-def _divergence_guard(on_divergence: Any) -> bool:
-    """Whether fit checks each epoch's loss (``on_divergence`` is checked first)."""
-    if on_divergence not in ON_DIVERGENCE:
-        raise OperandError(f"fit: on_divergence must be 'raise' or 'continue', got "
-                           f"{on_divergence!r}")
-    return on_divergence == "raise"
+    def begin(self) -> None:
+        net, a = self.net, self.a
+        self.ws = net._workspace(self.B, True)
+        self.data = net._data("train", len(a.x), self.B)
+        if a.guard:
+            if net._snaps is None:
+                net._snaps = net.runtime.vector(2 * len(net.params), dtype=net.dtype)
+            self.snaps = net._snaps
+        if a.validation is not None:
+            self.vdata = net._data("val", len(a.validation[0]), self.B)
+            self.vdata.upload(*a.validation)
+        self.opt._bind(net.params, net.grads)
+        self.full = net._plan(self.ws, self.B, self.data, "train")
+        self.last = (net._plan(self.ws, self.rem, self.data, "train") if self.rem != self.B
+                     else self.full)
+        if self.data.shuffled:
+            self.data.upload_source(a.x, a.y)
+
+    def start_epoch(self, epoch: int) -> float:
+        self.epoch = epoch
+        return self.opt._start_epoch(epoch)
+
+    def load(self, perm: Optional[np.ndarray]) -> None:
+        a = self.a
+        if perm is None:
+            perm = np.arange(len(a.x))
+        if self.data.shuffled:
+            self.data.shuffle(perm.astype(self.net.dtype))
+        else:
+            self.data.upload(np.ascontiguousarray(a.x[perm]), np.ascontiguousarray(a.y[perm]))
+        if self.snaps is not None:
+            _snapshot(self.net.params, self.snaps, self.epoch % 2)
+
+    @contextlib.contextmanager
+    def stepping(self) -> Iterator[None]:
+        rt = self.net.runtime
+        with rt._lock, _gate(rt):
+            yield
+
+    def step(self, s: int, last: bool) -> None:
+        p = self.last if last else self.full
+        p.point(s * self.B)
+        p.run()
+        self.opt._enqueue()
+
+    def gather(self) -> Dict[str, float]:
+        loss, hit = self.data.results(len(self.a.x))
+        logs = self.net._summary(loss, hit)
+        if self.vdata is not None:
+            v = self.net.evaluate_data(self.ws, self.vdata, self.B)
+            logs.update({"val_" + k: val_ for k, val_ in v.items()})
+        return logs
+
+    def diverged(self, epoch: int, epochs: int, loss: float,
+                 hist: History) -> DivergenceError:
+        both = self.snaps.to_numpy().reshape(2, -1)
+        starts = [both[epoch % 2]] + ([both[(epoch - 1) % 2]] if epoch else [])
+        return divergence_error(self.net, starts, epoch, epochs, loss, hist)
+
+    def close(self) -> None:
+        for d in (self.data, self.vdata):
+            if d is not None:
+                d.settle()
 
 
 def _snapshot(params: Vector, snaps: Vector, slot: int) -> None:
@@ -1010,34 +1041,6 @@ def _snapshot(params: Vector, snaps: Vector, slot: int) -> None:
         cl.enqueue_copy(params.runtime.queue, snaps._owner._buf, params._owner._buf,
                         byte_count=size, src_offset=params.offset * params.dtype.itemsize,
                         dst_offset=(snaps.offset + slot * params.n) * params.dtype.itemsize)
-
-
-def _divergence_error(net: Network, starts: Sequence[np.ndarray], epoch: int, epochs: int,
-                      loss: float, hist: History) -> DivergenceError:
-    """The error for an epoch whose loss is not finite, after putting back the first of
-    ``starts`` (the weights at the start of this epoch, then of the one before) that holds
-    no NaN or infinity."""
-    back = "they hold NaN or infinity: every saved copy had diverged"
-    for k, w in enumerate(starts):
-        if np.isfinite(w).all():
-            net.params.set(w)
-            back = f"they are as they were at the start of epoch {epoch + 1 - k}"
-            break
-    lr = hist["lr"][-1] if hist["lr"] else None
-    rate = f" ({lr:.3g})" if isinstance(lr, (int, float)) else ""
-    return DivergenceError(
-        f"fit: training diverged: the mean training loss is {loss} in epoch {epoch + 1} of "
-        f"{epochs}; the learning rate{rate} is probably too large: try a smaller one (a "
-        f"tenth) with a new optimizer. The weights were rewound: {back}. "
-        "fit(..., on_divergence='continue') trains on regardless.",
-        epoch=epoch, loss=loss, history=hist)
-
-
-def _diverged(net: Network, snaps: Vector, epoch: int, epochs: int, loss: float,
-              hist: History) -> DivergenceError:
-    both = snaps.to_numpy().reshape(2, -1)
-    starts = [both[epoch % 2]] + ([both[(epoch - 1) % 2]] if epoch else [])
-    return _divergence_error(net, starts, epoch, epochs, loss, hist)
 
 
 @contextlib.contextmanager
@@ -1063,12 +1066,3 @@ def _gate(rt):
         if collecting:
             gc.enable()
 
-
-def _progress(epochs: int, verbose: bool):
-    if not verbose or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=epochs, unit="epoch", leave=True, dynamic_ncols=True)

@@ -71,6 +71,12 @@ def test_forward_device_arrays(rt):
             net.forward(bad)
         with rt.matrix(x, layout="col") as col, pytest.raises(clnn.ShapeError, match="row-layout"):
             net.forward(col)
+        # a sub-matrix view (offset, leading dimension 9) of a wider buffer
+        wide = np.zeros((7, 9), np.float32)
+        wide[1:, 2:7] = x
+        with rt.matrix(wide) as wm:
+            y = net.forward(wm.submatrix(1, 2, 6, 5))
+            close(y.to_numpy(), numpy_forward(net, x), np.float32, 7)
         with pytest.raises(clnn.OperandError):
             net.forward(x)
     net.release()

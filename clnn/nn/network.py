@@ -265,7 +265,6 @@ class _Plan:
         self.sites: List[Callable[[], None]] = []
         self.data = data
         self.B = B
-        self._in_features = net.in_features
         # the launches that read the samples: the first layer's forward (x_site) and its
         # weight gradient (bx_site): Sites or Products
         self.x_site: Any = None

@@ -271,16 +271,16 @@ def test_device_data_from_the_same_runtime(rt):
 
 
 def test_epoch_gate_opens_on_exception(rt):
-    """fit enqueues an epoch's steps behind a user event (network._gate); however the block
-    ends, the event completes, so the queue never waits forever."""
+    """fit enqueues an epoch's steps behind a user event (clnn.nn.onedevice.gate); however
+    the block ends, the event completes, so the queue never waits forever."""
     import clnn
-    from clnn.nn.network import _gate
+    from clnn.nn.onedevice import gate
 
     a = rt.matrix([[1.0, 2.0], [3.0, 4.0]])
     x = rt.vector([1.0, 1.0])
     y = rt.zeros(2)
     with pytest.raises(RuntimeError, match="inside the gate"):
-        with _gate(rt):
+        with gate(rt):
             clnn.mv(a, x, out=y)  # held back until the block ends
             raise RuntimeError("inside the gate")
     rt.finish()

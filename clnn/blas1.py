@@ -26,7 +26,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import pyopencl as cl
@@ -136,6 +136,17 @@ def _flat(x, op: str, name: str) -> Vector:
     return x
 
 
+def _flat_pair(op: str, x, y) -> Tuple[Vector, Vector]:
+    """``x`` and ``y`` as vectors (see :func:`_flat`) of one runtime, dtype and length."""
+    x = _flat(x, op, "x")
+    y = _flat(y, op, "y")
+    checks.same_runtime(op, x, y)
+    checks.same_dtype(op, x, y)
+    if x.n != y.n:
+        raise ShapeError(f"{op}: x has length {x.n} but y has length {y.n}")
+    return x, y
+
+
 def _check_out1(op: str, x: Vector, out) -> None:
     checks.need(out, Vector, op, "out")
     checks.same_runtime(op, x, out)
@@ -200,12 +211,7 @@ def dot(x: AnyArray, y: AnyArray, out: Optional[Vector] = None) -> Union[float, 
             isinstance(x, Matrix) and x.shape != y.shape):
         raise ShapeError(f"dot: x of shape {getattr(x, 'shape', None)} and y of shape "
                          f"{getattr(y, 'shape', None)} do not match")
-    x = _flat(x, "dot", "x")
-    y = _flat(y, "dot", "y")
-    checks.same_runtime("dot", x, y)
-    checks.same_dtype("dot", x, y)
-    if x.n != y.n:
-        raise ShapeError(f"dot: x has length {x.n} but y has length {y.n}")
+    x, y = _flat_pair("dot", x, y)
     if out is not None:
         _check_out1("dot", x, out)
     return reduce1("dot", x, y, out)
@@ -311,12 +317,7 @@ def swap(x: AnyArray, y: AnyArray) -> None:
         if not (isinstance(x, Matrix) and isinstance(y, Matrix) and x.shape == y.shape
                 and x.layout == y.layout):
             raise ShapeError("swap: needs two vectors, or two matrices of one shape and layout")
-    x = _flat(x, "swap", "x")
-    y = _flat(y, "swap", "y")
-    checks.same_runtime("swap", x, y)
-    checks.same_dtype("swap", x, y)
-    if x.n != y.n:
-        raise ShapeError(f"swap: x has length {x.n} but y has length {y.n}")
+    x, y = _flat_pair("swap", x, y)
     if checks.overlaps(x, y):
         raise ShapeError("swap: x and y share memory")
     rt = x.runtime

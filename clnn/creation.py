@@ -15,7 +15,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 
@@ -51,11 +52,8 @@ class Creation(Memory):
             return self._register(Vector(self, n, dt, buf=buf, nbytes=nb))
         arr = host_array(_host(data_or_length), dtype, 1, "vector", default=self.dtype)
         v = self.vector(arr.shape[0], arr.dtype)
-        try:
+        with _released_on_error(v):
             v._write_span(np.ascontiguousarray(arr))
-        except BaseException:
-            v.release()
-            raise
         return v
 
     def matrix(self, data_or_shape: Any, layout: Optional[str] = None,
@@ -113,11 +111,8 @@ class Creation(Memory):
                 layout = "row"
         flat = arr.ravel(order="C" if layout == "row" else "F")
         mat = self.matrix(arr.shape, layout=layout, dtype=arr.dtype)
-        try:
+        with _released_on_error(mat):
             mat._write_span(np.ascontiguousarray(flat))
-        except BaseException:
-            mat.release()
-            raise
         return mat
 
     # ---- creation, array-API style ----------------------------------------------------------
@@ -158,11 +153,8 @@ class Creation(Memory):
             raise OperandError(f"full: fill_value must be a number, got "
                                f"{type(fill_value).__name__}")
         arr = self.empty(shape, dtype=dt, layout=layout)
-        try:
+        with _released_on_error(arr):
             return _fill(arr, fill_value, dtype is not None)
-        except BaseException:
-            arr.release()
-            raise
 
     def zeros(self, shape: Union[int, tuple], dtype: Any = None,
               layout: str = "row") -> Union[Vector, Matrix]:
@@ -225,11 +217,8 @@ class Creation(Memory):
         if dtype is not None:
             return self.full(shape, fill_value, dtype=dtype, layout=lay)
         arr = self.empty(shape, dtype=dt, layout=lay)
-        try:
+        with _released_on_error(arr):
             return _fill(arr, fill_value, False)
-        except BaseException:
-            arr.release()
-            raise
 
     def arange(self, start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> Vector:
         """The vector ``start, start + step, ...`` below ``stop`` (numpy's ``arange``; one
@@ -311,6 +300,17 @@ class Creation(Memory):
 def _host(data: Any) -> Any:
     """``data``, a clnn array read to the host (numpy data keeps its dtype)."""
     return data.to_numpy() if isinstance(data, Array) else data
+
+
+@contextmanager
+def _released_on_error(arr: Array) -> Iterator[Array]:
+    """Release the new ``arr`` when the block that fills it raises, so a failed creation
+    leaves no buffer behind."""
+    try:
+        yield arr
+    except BaseException:
+        arr.release()
+        raise
 
 
 def _fill(arr: Any, value: Any, explicit: bool) -> Any:

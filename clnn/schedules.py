@@ -25,14 +25,18 @@ def _pos(v, what: str) -> float:
     return float(v)
 
 
+def _count(v, owner: str, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise OperandError(f"{owner}: {what}={v!r} must be an integer >= 1")
+    return v
+
+
 class StepLR:
     """``lr * gamma ** (epoch // step)``."""
 
     def __init__(self, lr: float, step: int, gamma: float = 0.1):
         self.lr = _pos(lr, "lr")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            raise OperandError(f"StepLR: step={step!r} must be an integer >= 1")
-        self.step = step
+        self.step = _count(step, "StepLR", "step")
         self.gamma = _pos(gamma, "gamma")
 
     def __call__(self, epoch: int) -> float:
@@ -48,9 +52,7 @@ class CosineLR:
 
     def __init__(self, lr: float, epochs: int, min_lr: float = 0.0):
         self.lr = _pos(lr, "lr")
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise OperandError(f"CosineLR: epochs={epochs!r} must be an integer >= 1")
-        self.epochs = epochs
+        self.epochs = _count(epochs, "CosineLR", "epochs")
         self.min_lr = _pos(min_lr, "min_lr")
 
     def __call__(self, epoch: int) -> float:

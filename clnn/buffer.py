@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar
 
 import numpy as np
 import pyopencl as cl
@@ -36,7 +36,9 @@ from .errors import ClnnError, OperandError, ReleasedError, ShapeError
 if TYPE_CHECKING:  # pragma: no cover
     from .memory import Memory
 
-__all__ = ["Array", "Engine", "use_engine"]
+__all__ = ["Array", "Engine", "Scoped", "use_engine"]
+
+_S = TypeVar("_S", bound="Scoped")
 
 
 class Engine(Protocol):
@@ -93,7 +95,22 @@ def _compare(name: str) -> Any:
     return op
 
 
-class Array:
+class Scoped:
+    """A ``with`` block over an object that can be released: entering checks that it is
+    still alive (its ``_live()`` raises :class:`clnn.ReleasedError` otherwise), leaving
+    releases it (its ``release()``). Arrays and runtimes are used this way."""
+
+    __slots__ = ()
+
+    def __enter__(self: _S) -> _S:
+        self._live()  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()  # type: ignore[attr-defined]
+
+
+class Array(Scoped):
     """Base of :class:`Vector` and :class:`Matrix`: ownership, lifetime and dtype."""
 
     __slots__ = (
@@ -169,13 +186,6 @@ class Array:
         got = self._buf, self._nbytes
         self._buf, self._nbytes, self._released = None, 0, True
         return got
-
-    def __enter__(self):
-        self._live()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
     def __del__(self) -> None:
         try:

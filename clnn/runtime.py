@@ -39,6 +39,7 @@ import pyopencl as cl
 
 from . import cacheguard
 from .array import Vector
+from .buffer import Scoped
 from .creation import Creation
 from .devices import DeviceInfo, cl_device, device_info, select_device
 from .dtypes import MAX_INT, as_dtype, check_size
@@ -74,7 +75,7 @@ def _queue_device(queue: Any, device: Union[str, int, DeviceInfo, None]) -> Devi
     return info
 
 
-class Runtime(Creation):
+class Runtime(Creation, Scoped):
     """Owns a context, a queue, the kernel cache and every buffer made from it.
 
     ``device`` is a spec string (``"cpu"``, ``"0:1"``, ``"pocl"``), a device index, a
@@ -131,14 +132,7 @@ class Runtime(Creation):
         self._plans = self._memo  # the same dict, for callers that still index it directly
         self._released = False
 
-    # ---- lifetime -------------------------------------------------------------------------
-    def __enter__(self) -> Runtime:
-        self._live()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
+    # ---- lifetime (a ``with`` block: see buffer.Scoped) ---------------------------------------
     def __del__(self) -> None:
         try:
             self.release()

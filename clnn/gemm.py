@@ -178,35 +178,19 @@ def _kernel_plan(rt, kind: str, rtype: str, p: dict, args: list,
     """The Plan of kernel ``gemm_<kind>`` rendered with tunables ``p`` (cached on the
     runtime). Layouts are kernel arguments, so one program serves every combination."""
     render = _render(kind, p, epilogue)
-    key = ("gemm", kind, rtype, tuple(sorted(render.items())))
-    plan = rt._plans.get(key)
-    if plan is None:
+
+    def make() -> Plan:
         k = rt.programs.kernel("gemm.cl.mako", f"gemm_{kind}", dtype=rtype, **render)
         # the local size it is launched with (see _launch): TS x TS/WPT for "ref", else 1
         wgs = p["TS"] * (p["TS"] // p["WPT"]) if kind == "ref" else 1
-        plan = Plan(rt, k, args, render, wgs=wgs)
-        rt._plans[key] = plan
-    return plan
+        return Plan(rt, k, args, render, wgs=wgs)
+
+    return rt.memo(("gemm", kind, rtype, tuple(sorted(render.items()))), make)
 
 
 def _strides(x: Matrix) -> tuple:
     """(row stride, column stride) of ``x``'s elements."""
     return (x.ld, 1) if x.layout == "row" else (1, x.ld)
-
-
-def _workspace(rt, role: str, nelem: int, dtype: np.dtype):
-    """A scratch vector of at least ``nelem`` elements, kept by the runtime for reuse and
-    released with it. It grows in steps of a sixteenth of a power of two (< 12.5% spare)."""
-    key = ("gemm-workspace", role, dtype.str)
-    ws = rt._plans.get(key)
-    if ws is None or ws.released or ws.n < nelem:
-        if ws is not None:
-            ws.release()
-        step = 1 << max(0, (nelem - 1).bit_length() - 4)
-        size = max(4096, -(-nelem // step) * step)
-        ws = rt.vector(size, dtype=dtype)
-        rt._plans[key] = ws
-    return ws
 
 
 def _arg_types(kind: str, d: type, epilogue: Optional[str] = None) -> list:
@@ -247,9 +231,7 @@ def _kernels(rt, variant: str, dtype: np.dtype, sc: str,
     driver refuses falls back to the defaults with a warning), cached on the runtime."""
     if forced is not None:
         return _Kernels(rt, variant, dtype, forced, epilogue)
-    cache = rt._plans.get("gemm")
-    if cache is None:
-        cache = rt._plans["gemm"] = {}
+    cache = rt.memo(("gemm",), dict)
     key = (variant, dtype.char, sc, tuning.generation(), epilogue)
     ks = cache.get(key)
     if ks is None:
@@ -313,10 +295,10 @@ def _launch(rt, ks: _Kernels, a: Matrix, b: Matrix, c: Matrix, alpha: float,
             # row-major A is read in place: MR row streams (rows past m re-read row m-1)
             tile, asrc = ks.tile_direct, (a._owner._buf, a.offset, a.ld)
         else:
-            wa = _workspace(rt, "a", geo.a_elems, a.dtype)
+            wa = rt.scratch("gemm-a", geo.a_elems, a.dtype)
             ks.pack_a.launch(geo.pack_a, (1, 1), (m, k, a._owner._buf, a.offset, *sa, wa._buf))
             tile, asrc = ks.tile, (wa._buf, 0, 0)
-        wb = _workspace(rt, "b", geo.b_elems, a.dtype)
+        wb = rt.scratch("gemm-b", geo.b_elems, a.dtype)
         ks.pack_b.launch(geo.pack_b, (1, 1), (n, k, b._owner._buf, b.offset, *sb, wb._buf))
         tile.launch(geo.tile, (1,), (m, n, k, d(alpha), *asrc, wb._buf, d(beta),
                                      c._owner._buf, c.offset, *sc, geo.rb, geo.tpw))
@@ -430,6 +412,7 @@ class Product:
                 continue
             ci, i = self._where[name]
             kern, _, _, args = self._calls[ci]
+            before = list(args)
             if isinstance(v, tuple):
                 if name == "a" and self.geometry.direct:
                     if v[3] != 1:
@@ -440,14 +423,10 @@ class Product:
                 vals = list(v)
             else:
                 vals = [args[i], v]
-            for j, x in enumerate(vals):
-                if j == 0:
-                    if x is not args[i]:
-                        kern.set_arg(i, x)
-                        args[i] = x
-                elif x != args[i + j]:
-                    kern.set_arg(i + j, _I(x))
-                    args[i + j] = x
+            args[i:i + len(vals)] = vals
+            # one set_args: pyopencl's set_arg of one scalar costs more than all of them
+            if args[i] is not before[i] or args != before:
+                kern.set_args(*args)
 
     def enqueue(self) -> None:
         """Enqueue the product's launches (the caller holds the runtime's lock)."""

@@ -1,6 +1,12 @@
 """Prepared kernel launches: one kernel object per variant, arguments set only when they
 change, and the enqueue done under the runtime's lock.
 
+A :class:`Plan` is used in one of two ways: :meth:`Plan.launch` takes the sizes and every
+argument per call (the ops); or :meth:`Plan.bind` sets them once by name, :meth:`Plan.update`
+re-sets the few that move by name, and calling the plan enqueues it (the nn and optimizer
+call sites, prepared once and enqueued every step). Argument names and types come from the
+kernel's own declaration in the rendered source (:func:`signatures`).
+
 "Change" is judged by identity for buffers: pyopencl compares buffers by their ``cl_mem``
 handle, and a driver may hand a released buffer's handle to the next allocation, so an equal
 handle can be another buffer; keeping the bound buffer objects in ``last`` also keeps their
@@ -11,13 +17,16 @@ This keeps a small call close to the cost of a raw ``enqueue_nd_range_kernel``.
 
 from __future__ import annotations
 
+import functools
+import re
 import weakref
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pyopencl as cl
 
 from .errors import KernelLimitError, ReleasedError
+from .program import render
 
 
 def _refuse_dead(args: tuple, bufpos: tuple) -> None:
@@ -88,6 +97,67 @@ def build_fitting(build: Any, p: dict, *names: str) -> Any:
         return build(dict(p, **{k: min(p[k], fit) for k in names}))
 
 
+_KERNEL = re.compile(r"__kernel\s+void\s+(\w+)\s*\(([^)]*)\)")
+_SCALARS = {"int": np.int32, "uint": np.uint32, "long": np.int64, "float": np.float32,
+            "double": np.float64}
+
+
+def signatures(source: str, real: Any = None) -> Dict[str, Tuple[Tuple[str, ...], tuple]]:
+    """``{kernel: (argument names, argument dtypes)}`` of every ``__kernel void`` in an OpenCL
+    ``source``, read from its parameter list: pointers are buffers (dtype None), ``int`` is
+    int32, ``real`` is ``real`` (the template's scalar type), ``float``/``double`` as named.
+
+    Example:
+        >>> import numpy as np
+        >>> signatures("__kernel void k(const int n, __global real* restrict x, "
+        ...            "const real a) {}", np.float32)
+        {'k': (('n', 'x', 'a'), (<class 'numpy.int32'>, None, <class 'numpy.float32'>))}
+    """
+    out = {}
+    for name, params in _KERNEL.findall(source):
+        names, dtypes = [], []
+        for decl in params.split(","):
+            words = decl.replace("*", " * ").split()
+            names.append(words[-1])
+            if "*" in words:
+                dtypes.append(None)
+            else:
+                t = words[-2]
+                dtypes.append(real if t == "real" else _SCALARS[t])
+        out[name] = (tuple(names), tuple(dtypes))
+    return out
+
+
+@functools.cache
+def _template_signatures(template: str, params: tuple) -> dict:
+    p = dict(params)
+    return signatures(render(template, **p), np.float32 if p["dtype"] == "float" else np.float64)
+
+
+def template_signatures(template: str, **params: Any) -> Dict[str, Tuple[tuple, tuple]]:
+    """:func:`signatures` of a kernel template rendered with ``params`` (``dtype`` is the
+    real type, "float" or "double"); read once per parameter set."""
+    return _template_signatures(template, tuple(sorted(params.items())))
+
+
+def local_size(runtime: Any, program: cl.Program, wgs: int) -> int:
+    """The local size of a program's launches for the tunable ``wgs``, when its kernels are
+    not compiled for one: lowered to a power of two that every kernel of the program allows,
+    so no launch exceeds CL_KERNEL_WORK_GROUP_SIZE (a kernel may allow less than the
+    device)."""
+    limit = min(fit_kernel(runtime, k) for k in program.all_kernels())
+    return 1 << (min(wgs, limit).bit_length() - 1)
+
+
+def tiles(runtime: Any, items: int, wgs: int, nt: int) -> tuple:
+    """(tiles per work-item, gsize, lsize) to cover ``nt`` tiles with work-groups of ``wgs``:
+    about ``items`` work-items per compute unit, each taking a run of consecutive tiles."""
+    target = max(1, items * runtime.device.compute_units)
+    tpi = max(1, -(-nt // target))
+    n = -(-max(nt, 1) // tpi)
+    return tpi, (round_up(n, wgs),), (wgs,)
+
+
 def args_changed(args: tuple, last: tuple) -> bool:
     """Whether ``args`` differ from the arguments ``last`` bound to a kernel: buffers by
     identity (never by handle), everything else by value."""
@@ -105,12 +175,32 @@ class Plan:
     ``wgs``: the work-items per work-group it will be launched with (default: ``params``'
     WGS, else 1), checked against the built kernel's limits here (:func:`fit_kernel`), so a
     kernel that cannot run raises :class:`clnn.KernelLimitError` while it is being prepared
-    (tunables then fall back); ``launch`` refuses a larger local size too."""
+    (tunables then fall back); ``launch`` and ``bind`` refuse a larger local size too.
+    ``names``: the arguments' names (for :meth:`bind` and :meth:`update`).
 
-    __slots__ = ("kernel", "last", "params", "max_wgs", "_queue", "_lock", "_rt", "_bufpos")
+    Example:
+        >>> import clnn, numpy as np, pyopencl as cl
+        >>> from clnn.launch import Plan, signatures
+        >>> src = "__kernel void twice(const int n, __global float* x) { x[n] *= 2; }"
+        >>> with clnn.Runtime("cpu", dtype=np.float32) as rt:
+        ...     names, dtypes = signatures(src)["twice"]
+        ...     kern = cl.Kernel(cl.Program(rt.ctx, src).build(), "twice")
+        ...     x = rt.vector([1.0, 2.0])
+        ...     plan = Plan(rt, kern, dtypes, names=names).bind((1,), None, {"n": 0, "x": x._buf})
+        ...     with rt._lock:
+        ...         plan()
+        ...         plan.update(n=1)
+        ...         plan()
+        ...     print(x.to_numpy())
+        [2. 4.]
+    """
+
+    __slots__ = ("kernel", "last", "params", "max_wgs", "names", "gsize", "lsize", "_queue",
+                 "_lock", "_rt", "_bufpos", "_dtypes", "_index")
 
     def __init__(self, runtime: Any, kernel: cl.Kernel, arg_dtypes: Sequence[Any],
-                 params: Optional[dict] = None, wgs: Optional[int] = None):
+                 params: Optional[dict] = None, wgs: Optional[int] = None,
+                 names: Sequence[str] = ()):
         if wgs is None:
             wgs = (params or {}).get("WGS", 1)
         self.max_wgs = fit_kernel(runtime, kernel, wgs)
@@ -118,6 +208,11 @@ class Plan:
         self.kernel = kernel
         self.last: tuple = ()
         self.params = params or {}
+        self.names = tuple(names)
+        self._dtypes = tuple(arg_dtypes)
+        self._index = {n: i for i, n in enumerate(self.names)}
+        self.gsize: tuple = ()
+        self.lsize: Optional[tuple] = None
         self._queue = runtime._queue
         self._lock = runtime._lock
         self._rt = weakref.ref(runtime)  # no cycle: the runtime holds its plans
@@ -132,16 +227,67 @@ class Plan:
             if rt is None or rt._released:  # released by another thread since the op's checks
                 raise ReleasedError("the clnn.Runtime was released while this op was starting")
             _refuse_dead(args, self._bufpos)
-            if lsize is not None and (lsize[0] if len(lsize) == 1 else _items(lsize)
-                                      ) > self.max_wgs:
-                raise KernelLimitError(
-                    f"kernel {self.kernel.function_name}: local size {lsize} exceeds the "
-                    f"{self.max_wgs} work-items per group it allows on {rt.device.name!r}",
-                    limit=self.max_wgs)
+            self._check_local(lsize, rt)
             if args_changed(args, self.last):
                 self.kernel.set_args(*args)
                 self.last = args
             cl.enqueue_nd_range_kernel(self._queue, self.kernel, gsize, lsize)
+
+    def _check_local(self, lsize: Optional[tuple], rt: Any) -> None:
+        if lsize is not None and (lsize[0] if len(lsize) == 1 else _items(lsize)
+                                  ) > self.max_wgs:
+            raise KernelLimitError(
+                f"kernel {self.kernel.function_name}: local size {lsize} exceeds the "
+                f"{self.max_wgs} work-items per group it allows on {rt.device.name!r}",
+                limit=self.max_wgs)
+
+    # ---- a prepared call site: bound once, updated by name, enqueued by calling it ----------
+    def bind(self, gsize: tuple, lsize: Optional[tuple], args: Mapping[str, Any]) -> Plan:
+        """Set the sizes and every argument, by name, for :meth:`__call__`; returns the plan.
+        A buffer argument that was released raises :class:`clnn.ReleasedError` here (and in
+        :meth:`update`), so the enqueue itself checks nothing."""
+        if set(args) != set(self.names):
+            raise TypeError(f"kernel {self.kernel.function_name}: arguments "
+                            f"{sorted(set(self.names) - set(args))} missing, "
+                            f"{sorted(set(args) - set(self.names))} unknown")
+        vals = tuple(args[n] for n in self.names)
+        self._check_local(lsize, self._rt())
+        _refuse_dead(vals, self._bufpos)
+        self.kernel.set_args(*vals)
+        self.last, self.gsize, self.lsize = vals, gsize, lsize
+        return self
+
+    def update(self, **named: Any) -> None:
+        """Re-set the arguments when a named one changed (buffers by identity, scalars by
+        value). All are set again in one ``set_args``: pyopencl's ``set_arg`` of one scalar
+        costs more (~30 us on PoCL) than setting twenty through the packed path (~5 us)."""
+        vals = None
+        last = self.last
+        for name, v in named.items():
+            i = self._index[name]
+            old = last[i]
+            if v is old:
+                continue
+            if self._dtypes[i] is not None:
+                if v == old:
+                    continue
+            elif v is None or getattr(v, "_clnn_dead", False):
+                raise ReleasedError(f"kernel {self.kernel.function_name}: buffer argument "
+                                    f"{name} was released")
+            if vals is None:
+                vals = list(last)
+            vals[i] = v
+        if vals is not None:
+            self.kernel.set_args(*vals)
+            self.last = tuple(vals)
+
+    def arg(self, name: str) -> Any:
+        """The value argument ``name`` is bound to."""
+        return self.last[self._index[name]]
+
+    def __call__(self) -> None:
+        """Enqueue with the bound sizes and arguments (the caller holds the runtime's lock)."""
+        cl.enqueue_nd_range_kernel(self._queue, self.kernel, self.gsize, self.lsize)
 
 
 def _items(lsize: tuple) -> int:

@@ -3,8 +3,9 @@
 An optimizer updates a parameter vector in place from a gradient vector of the same length
 (a :class:`clnn.nn.Network` keeps all its parameters in one vector, so a step is one launch).
 Its state (momentum, Adam moments) is allocated on the first step and belongs to that
-parameter vector. ``lr`` is a number or a schedule: any callable ``epoch -> lr`` (see
-:mod:`clnn.schedules`).
+parameter vector. The kernels are kernels/optim.cl.mako, built once per runtime and dtype
+(tunables: family ``"optim"``, variant ``"flat"``). ``lr`` is a number or a schedule: any
+callable ``epoch -> lr`` (see :mod:`clnn.schedules`).
 
 Example:
     >>> import clnn
@@ -18,11 +19,17 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+import pyopencl as cl
 
 from . import checks
 from .array import Vector
 from .errors import OperandError, RuntimeMismatchError, ShapeError
+from .launch import Plan, check_wgs, local_size, real_type, template_signatures, tiles
+from .tuning import params as tuned_params
+from .tuning import register_defaults
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -34,6 +41,47 @@ def _real(v, what: str, lo: float = 0.0, hi: float = math.inf, lo_open: bool = F
     if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
         raise OperandError(f"optimizer: {what}={v!r} is out of range")
     return v
+
+
+def optim_defaults(device: Any, variant: str, dtype: str) -> dict:
+    """Built-in tunables of the optimizer kernels: VW elements per chunk, WGS work-items per
+    group (the local size only) and, host-side, about ITEMS work-items per compute unit, each
+    taking a run of consecutive chunks (CPUs: one work-item per group)."""
+    vw = 8 if dtype == "float" else 4
+    if device.type == "CPU":
+        return {"VW": vw, "WGS": 1, "ITEMS": 16}
+    return {"VW": 1, "WGS": min(64, device.max_work_group_size), "ITEMS": 1 << 20}
+
+
+def _validate(device: Any, variant: str, dtype: str, p: dict) -> None:
+    check_wgs(device, p)
+
+
+register_defaults("optim", optim_defaults, _validate)
+
+
+class _Kernels:
+    """The optimizer program of one runtime and dtype (kept with :meth:`Runtime.memo`)."""
+
+    def __init__(self, rt: Any, dtype: np.dtype):
+        rtype = real_type(dtype)
+        self.rt = rt
+        self.p = tuned_params(rt.device, "optim", "flat", rtype)
+        self.program = rt.programs.program("optim.cl.mako", dtype=rtype, VW=self.p["VW"])
+        self.sigs = template_signatures("optim.cl.mako", dtype=rtype, VW=self.p["VW"])
+        self.wgs = local_size(rt, self.program, self.p["WGS"])
+
+    def site(self, name: str, n: int, args: dict) -> Plan:
+        """The prepared update of kernel ``name`` over ``n`` elements; ``args`` by name, but
+        for the chunks per work-item ``cpi``."""
+        cpi, g, l_ = tiles(self.rt, self.p["ITEMS"], self.wgs, -(-n // self.p["VW"]))
+        names, dtypes = self.sigs[name]
+        return Plan(self.rt, cl.Kernel(self.program, name), dtypes, wgs=l_[0],
+                    names=names).bind(g, l_, dict(args, cpi=cpi))
+
+
+def _kernels(rt: Any, dtype: np.dtype) -> _Kernels:
+    return rt.memo(("optim", dtype.name), lambda: _Kernels(rt, dtype))
 
 
 class Optimizer:
@@ -52,7 +100,7 @@ class Optimizer:
         self._params: Optional[Vector] = None
         self._grads: Optional[Vector] = None
         self._state: list = []
-        self._site = None
+        self._site: Optional[Plan] = None
         self._lr_now = 0.0
 
     # ---- learning rate ------------------------------------------------------------------------
@@ -91,8 +139,6 @@ class Optimizer:
 
     def _bind(self, params: Vector, grads: Vector) -> None:
         self._check(params, grads)
-        from .nn._kernels import kernels
-
         if self._params is not None and not self._params.released:
             if self._grads is grads or (self._grads._owner is grads._owner
                                         and self._grads.offset == grads.offset):
@@ -100,16 +146,14 @@ class Optimizer:
         rt = params.runtime
         self._params, self._grads = params, grads
         self._state = [rt.zeros(params.n, dtype=params.dtype) for _ in self._state_names]
-        self._k = kernels(rt, params.dtype)
         self._real = params.dtype.type
-        self._cpi, g, l_ = self._k.flat_size(params.n)
-        self._site = self._k.site(self._entry, g, l_, self._args())
         if self._lr_now == 0.0:
             self._lr_now = self.lr_at(self.epoch)
-
-    def _pg(self) -> tuple:
-        p, g = self._params, self._grads
-        return (p.n, p._owner._buf, p.offset, g._owner._buf, g.offset)
+        p, g = params, grads
+        state = dict(zip(self._state_bufs, (s._buf for s in self._state)))
+        self._site = _kernels(rt, params.dtype).site(
+            self._entry, p.n, dict(n=p.n, P=p._owner._buf, offP=p.offset, G=g._owner._buf,
+                                   offG=g.offset, **state, **self._args()))
 
     def step(self, params: Vector, grads: Vector) -> None:
         """One update of ``params`` from ``grads`` (one kernel launch, not waited for)."""
@@ -118,11 +162,12 @@ class Optimizer:
 
     def _enqueue(self) -> None:
         self.t += 1
-        self._site.set(self._args())
+        self._site.update(**self._args())
         with self._params.runtime._lock:
             self._site()
 
-    # subclasses: _entry, _state_names, _args()
+    # subclasses: _entry, _state_names, _state_bufs (their kernel arguments), _args() (the
+    # scalar arguments, by name: re-set when they change)
 
     def state(self) -> dict:
         """The optimizer's state buffers as numpy arrays (for inspection and tests)."""
@@ -151,16 +196,17 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise OperandError("SGD: nesterov needs a momentum > 0")
         if self.momentum > 0:
-            self._entry, self._state_names = "optim_momentum", ("velocity",)
+            self._entry, self._state_names, self._state_bufs = ("optim_momentum",
+                                                                 ("velocity",), ("V",))
         else:
-            self._entry, self._state_names = "optim_sgd", ()
+            self._entry, self._state_names, self._state_bufs = "optim_sgd", (), ()
 
-    def _args(self) -> tuple:
+    def _args(self) -> dict:
         r = self._real
         if self._entry == "optim_sgd":
-            return self._pg() + (r(self._lr_now), r(self.weight_decay), self._cpi)
-        return self._pg() + (self._state[0]._buf, r(self._lr_now), r(self.weight_decay),
-                             r(self.momentum), int(self.nesterov), self._cpi)
+            return {"lr": r(self._lr_now), "wd": r(self.weight_decay)}
+        return {"lr": r(self._lr_now), "wd": r(self.weight_decay), "mu": r(self.momentum),
+                "nesterov": int(self.nesterov)}
 
 
 class Adam(Optimizer):
@@ -175,6 +221,7 @@ class Adam(Optimizer):
 
     _entry = "optim_adam"
     _state_names = ("m", "s")
+    _state_bufs = ("M", "S")
 
     def __init__(self, lr: LR = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
@@ -187,11 +234,10 @@ class Adam(Optimizer):
             raise OperandError("Adam: betas must be < 1")
         self.eps = _real(eps, "eps", lo_open=True)
 
-    def _args(self) -> tuple:
+    def _args(self) -> dict:
         r = self._real
         t = max(self.t, 1)
         c1 = 1.0 / (1.0 - self.b1 ** t)
         c2 = 1.0 / (1.0 - self.b2 ** t)
-        return self._pg() + (self._state[0]._buf, self._state[1]._buf, r(self._lr_now),
-                             r(self.weight_decay), r(self.b1), r(self.b2), r(self.eps),
-                             r(c1), r(c2), self._cpi)
+        return {"lr": r(self._lr_now), "wd": r(self.weight_decay), "b1": r(self.b1),
+                "b2": r(self.b2), "eps": r(self.eps), "c1": r(c1), "c2": r(c2)}

@@ -1,9 +1,9 @@
-"""The built programs of kernels/nn.cl.mako and kernels/optim.cl.mako for one runtime and
-dtype, and a bare launch record with its arguments set once.
+"""The built program of kernels/nn.cl.mako for one runtime and dtype, and its call sites.
 
-Every call site (one layer's forward, one loss, ...) gets its own ``cl.Kernel`` object, so its
-arguments are set when the site is prepared and a training step only re-sets the few that move
-(the mini-batch offset), then enqueues.
+Every call site (one layer's forward, one loss, ...) is a :class:`clnn.launch.Plan` with its
+own ``cl.Kernel`` object, its arguments bound by name when the site is prepared (the names and
+types are the template's own declaration), so a training step only re-sets the few that move
+(the mini-batch offset, by name), then enqueues.
 
 A layer runs either on the fused kernels of nn.cl.mako or on the packed gemm with its store
 epilogues (:class:`clnn.gemm.Product`), chosen by size for the forward and the backward
@@ -12,16 +12,15 @@ pass apart: :meth:`Kernels.gemm_forward`, :meth:`Kernels.gemm_backward`.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import pyopencl as cl
 
-from ..launch import args_changed, check_wgs, fit_kernel, real_type, round_up
+from ..launch import Plan, check_wgs, local_size, real_type, round_up, template_signatures, tiles
 from ..tuning import params as tuned_params
 from ..tuning import register_defaults
 
-_I = np.int32
 # nn tunables that are not template parameters
 _HOST_ONLY = ("WGS", "ITEMS", "GEMM_B", "GEMM_N", "GEMM_BW", "GEMM_MIN")
 
@@ -57,63 +56,15 @@ def nn_defaults(device, variant: str, dtype: str) -> dict:
             "GEMM_B": GEMM_OFF, "GEMM_N": 64, "GEMM_BW": GEMM_OFF, "GEMM_MIN": 1 << 23}
 
 
-def optim_defaults(device, variant: str, dtype: str) -> dict:
-    vw = 8 if dtype == "float" else 4
-    if device.type == "CPU":
-        return {"VW": vw, "WGS": 1}
-    return {"VW": 1, "WGS": min(64, device.max_work_group_size)}
-
-
 def _validate(device, variant: str, dtype: str, p: dict) -> None:
     check_wgs(device, p)
 
 
 register_defaults("nn", nn_defaults, _validate)
-register_defaults("optim", optim_defaults, _validate)
-
-# scalar argument types of each entry point (None = buffer); R = the real type
-_SIGS = {
-    "nn_forward": "iii bii bi bi bii ii",
-    "nn_forward_t": "iii bii bi bi bii ii",
-    "nn_backward": "iii bii bi bi bi bi bi iiii",
-    "nn_xent": "ii bi bi biR bi bi i",
-    "nn_mse": "ii bi bi biR bii i",
-    "nn_softmax_rows": "ii bii i",
-    "nn_softmax_bwd": "ii bii bi i",
-    "nn_bias_act": "i bii bi i",
-    "nn_gather": "iii bi bi bi bi bii bii",
-    "optim_sgd": "i bibi RR i",
-    "optim_momentum": "i bibi b RRR ii",
-    "optim_adam": "i bibi bb RRRRRRR i",
-}
-
-
-class Site:
-    """One kernel call site: its own kernel object, sizes and arguments."""
-
-    __slots__ = ("kernel", "gsize", "lsize", "args", "queue")
-
-    def __init__(self, kernel: cl.Kernel, gsize: tuple, lsize: Optional[tuple],
-                 args: Sequence, queue: cl.CommandQueue):
-        self.kernel = kernel
-        self.gsize = gsize
-        self.lsize = lsize
-        self.args = tuple(args)
-        self.queue = queue
-        kernel.set_args(*self.args)
-
-    def set(self, args: Sequence) -> None:
-        args = tuple(args)
-        if args_changed(args, self.args):
-            self.kernel.set_args(*args)
-            self.args = args
-
-    def __call__(self) -> None:
-        cl.enqueue_nd_range_kernel(self.queue, self.kernel, self.gsize, self.lsize)
 
 
 class Kernels:
-    """The nn and optim programs of one runtime and dtype (built once, cached on the runtime).
+    """The nn program of one runtime and dtype (built once, cached on the runtime).
 
     Use :func:`kernels` to get one; ``params`` forces the nn tunables (the tuner's
     candidates: a network takes such a set before its first workspace).
@@ -125,30 +76,18 @@ class Kernels:
         rtype = real_type(self.dtype)
         self.p = dict(params) if params is not None else tuned_params(rt.device, "nn",
                                                                       "dense", rtype)
-        self.po = tuned_params(rt.device, "optim", "flat", rtype)
         render = {k: v for k, v in self.p.items() if k not in _HOST_ONLY}
         self._nn = rt.programs.program("nn.cl.mako", dtype=rtype, **render)
-        self._opt = rt.programs.program("optim.cl.mako", dtype=rtype, VW=self.po["VW"])
+        self._sigs = template_signatures("nn.cl.mako", dtype=rtype, **render)
         self.real = self.dtype.type
         self.kw = self.p["VW"] * self.p["KV"]
-        # WGS is only the local size (the nn and optim kernels are not compiled for one):
-        # lowered to a power of two every kernel of the two programs allows, so no launch
-        # exceeds CL_KERNEL_WORK_GROUP_SIZE (a kernel may allow less than the device)
-        limit = min(fit_kernel(rt, k) for prg in (self._nn, self._opt)
-                    for k in prg.all_kernels())
-        self.wgs = 1 << (min(self.p["WGS"], limit).bit_length() - 1)
+        self.wgs = local_size(rt, self._nn, self.p["WGS"])
 
-    def _kernel(self, name: str) -> cl.Kernel:
-        prg = self._opt if name.startswith("optim") else self._nn
-        k = cl.Kernel(prg, name)
-        types = []
-        for ch in _SIGS[name].replace(" ", ""):
-            types.append({"i": _I, "b": None, "R": self.real}[ch])
-        k.set_scalar_arg_dtypes(types)
-        return k
-
-    def site(self, name: str, gsize: tuple, lsize: Optional[tuple], args: Sequence) -> Site:
-        return Site(self._kernel(name), gsize, lsize, args, self.rt.queue)
+    def site(self, name: str, gsize: tuple, lsize: Optional[tuple], **args: Any) -> Plan:
+        """A prepared call of kernel ``name`` with every argument given by name."""
+        names, dtypes = self._sigs[name]
+        return Plan(self.rt, cl.Kernel(self._nn, name), dtypes, wgs=lsize[0] if lsize else 1,
+                    names=names).bind(gsize, lsize, args)
 
     def gemm_forward(self, b: int, k: int, n: int) -> bool:
         """Whether the forward pass of a layer of ``k`` inputs and ``n`` outputs at batch
@@ -162,14 +101,8 @@ class Kernels:
 
     # ---- sizes ------------------------------------------------------------------------------
     def tiles(self, nt: int) -> tuple:
-        """(tiles per item, gsize, lsize) to cover ``nt`` tiles: on a CPU about ITEMS
-        work-items per compute unit, each taking a run of consecutive tiles."""
-        p = self.p
-        target = max(1, p["ITEMS"] * self.rt.device.compute_units)
-        tpi = max(1, -(-nt // target))
-        items = -(-max(nt, 1) // tpi)
-        w = self.wgs
-        return tpi, (round_up(items, w),), (w,)
+        """(tiles per item, gsize, lsize) to cover ``nt`` tiles (:func:`tiles`)."""
+        return tiles(self.rt, self.p["ITEMS"], self.wgs, nt)
 
     def flat(self, n: int) -> tuple:
         """gsize, lsize of a one-work-item-per-element kernel."""
@@ -194,16 +127,8 @@ class Kernels:
         n_x = -(-b // self.p["XB"]) * nkb if input_grad else 0
         return (n_w, n_x) + self.tiles(n_w + n_x)
 
-    def flat_size(self, n: int) -> tuple:
-        """(chunks per item, gsize, lsize) of an optimizer update of n elements."""
-        return self.tiles(-(-n // self.po["VW"]))
 
 
 def kernels(rt, dtype) -> Kernels:
     """The :class:`Kernels` of ``rt`` for ``dtype`` (built on first use)."""
-    key = ("nn-kernels", np.dtype(dtype).name)
-    k = rt._plans.get(key)
-    if k is None:
-        k = Kernels(rt, dtype)
-        rt._plans[key] = k
-    return k
+    return rt.memo(("nn", np.dtype(dtype).name), lambda: Kernels(rt, dtype))

@@ -103,24 +103,20 @@ class Data:
             self.sy_off = self.sx_off + pad(n * net.in_features)
             self.perm_off = self.sy_off + pad(n * y_width)
             total = self.perm_off + pad(n)
-            rpi, g, l_ = net._k.rows(n)
-            self._gather = net._k.site("nn_gather", g, l_, (
-                n, net.in_features, y_width, None, self.perm_off, None, self.sx_off, None,
-                self.sy_off, None, self.x_off, None, self.xt_off, self.ldt, None, self.y_off,
-                rpi))
         self.vec = net.runtime.vector(total, dtype=net.dtype)
-        self.buf = self.vec._buf
+        self.buf = b = self.vec._buf
+        if shuffled:
+            rpi, g, l_ = net._k.rows(n)
+            self._gather = net._k.site(
+                "nn_gather", g, l_, n=n, K=net.in_features, C=y_width, perm=b,
+                offP=self.perm_off, SX=b, offSX=self.sx_off, SY=b, offSY=self.sy_off, X=b,
+                offX=self.x_off, XT=b, offXT=self.xt_off, ldt=self.ldt, Y=b, offY=self.y_off,
+                rpi=rpi)
         self._keep: list = []
         self._queue = net.runtime.queue
         self._isz = net.dtype.itemsize
         self._xt = None if shuffled or not xt else np.zeros((net.in_features, self.ldt),
                                                             dtype=net.dtype)
-        if shuffled:
-            b = self.buf
-            a = list(self._gather.args)
-            for i in (3, 5, 7, 9, 11, 14):
-                a[i] = b
-            self._gather.set(a)
 
     def upload_source(self, x: np.ndarray, y: np.ndarray) -> None:
         """Copy the unshuffled samples in once (shuffled data only)."""
@@ -182,7 +178,6 @@ class VectorWorkspace:
         rt, k = net.runtime, net._k
         w = max(layer.out_features for layer in net.layers)
         self.vec = rt.vector(2 * pad(w), dtype=net.dtype)
-        self.plans: dict = {}
         self.out, self.sites, self.soft = [], [], {}
         for i, layer in enumerate(net.layers):
             n = layer.out_features
@@ -190,13 +185,13 @@ class VectorWorkspace:
             self.out.append(Vector(rt, n, net.dtype, owner=self.vec, offset=o))
             a = activations.code(layer.activation)
             g, l_ = k.flat(n)
-            self.sites.append(k.site("nn_bias_act", g, l_,
-                                     (n, self.vec._buf, o, 1, net.params._buf, layer.b_off,
-                                      0 if a == activations.SOFTMAX else a)))
+            self.sites.append(k.site("nn_bias_act", g, l_, N=n, Y=self.vec._buf, offY=o,
+                                     incY=1, bias=net.params._buf, offb=layer.b_off,
+                                     act=0 if a == activations.SOFTMAX else a))
             if a == activations.SOFTMAX:
                 rpi, g, l_ = k.rows(1)
-                self.soft[i] = k.site("nn_softmax_rows", g, l_,
-                                      (1, n, self.vec._buf, o, n, rpi))
+                self.soft[i] = k.site("nn_softmax_rows", g, l_, B=1, N=n, Y=self.vec._buf,
+                                      offY=o, ldY=n, rpi=rpi)
 
     def release(self) -> None:
         self.vec.release()

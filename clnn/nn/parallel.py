@@ -167,16 +167,9 @@ class _Worker:
 
 def _global_scale(plan, net, rows: int, global_rows: int) -> None:
     """Scale the loss gradient of a share of ``rows`` by 1 / ``global_rows`` (as for the
-    whole batch) instead of 1 / ``rows``: argument 8 of nn_xent / nn_mse."""
-    real = net.dtype.type
-    site = plan.loss_site
-    args = list(site.args)
+    whole batch) instead of 1 / ``rows``: the ``scale`` argument of nn_xent / nn_mse."""
     C = 1 if net.loss == "cross_entropy" else net.out_features
-    if args[8] != real(1.0 / (rows * C)):  # the kernel's signature changed under us
-        raise ClnnError("clnn.nn.parallel: the loss kernel's scale argument moved; update "
-                        "parallel._global_scale")
-    args[8] = real(1.0 / (global_rows * C))
-    site.set(args)
+    plan.loss_site.update(scale=net.dtype.type(1.0 / (global_rows * C)))
 
 
 def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 32,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from ..gemm import Product
+from ..launch import Plan
 from . import activations
-from ._kernels import Site
 
 if TYPE_CHECKING:
     from .buffers import Data, Workspace
@@ -57,10 +57,10 @@ class BatchPlan:
         self.data = data
         self.B = B
         # the launches that read the samples: the first layer's forward (x_site) and its
-        # weight gradient (bx_site): Sites or Products
+        # weight gradient (bx_site): launch Plans or Products
         self.x_site: Any = None
         self.bx_site: Any = None
-        self.loss_site: Optional[Site] = None
+        self.loss_site: Optional[Plan] = None
         for i, layer in enumerate(lay):
             K, N = layer.in_features, layer.out_features
             gemm = k.gemm_forward(B, K, N)
@@ -85,32 +85,36 @@ class BatchPlan:
             else:
                 tpi, g, l_ = (k.forward_t_size if entry == "nn_forward_t"
                               else k.forward_size)(B, N)
-                s = k.site(entry, g, l_, (B, K, N, xb, xo, ldx, pbuf, layer.w_off, pbuf,
-                                          layer.b_off, wbuf, ws.act[i], N, act, tpi))
+                s = k.site(entry, g, l_, B=B, K=K, N=N, **{"XT" if entry == "nn_forward_t"
+                           else "X": xb}, offX=xo, ldX=ldx, W=pbuf, offW=layer.w_off,
+                           bias=pbuf, offb=layer.b_off, Y=wbuf, offY=ws.act[i], ldY=N, act=act,
+                           tpi=tpi)
             self.sites.append(s)
             if i == 0:
                 self.x_site = s
             if row_softmax:
                 rpi, g, l_ = k.rows(B)
-                self.sites.append(k.site("nn_softmax_rows", g, l_,
-                                         (B, N, wbuf, ws.act[i], N, rpi)))
+                self.sites.append(k.site("nn_softmax_rows", g, l_, B=B, N=N, Y=wbuf,
+                                         offY=ws.act[i], ldY=N, rpi=rpi))
         self.out_off = ws.act[L - 1]
         if mode == "predict":
             return
         last = lay[-1]
         C = last.out_features
         rpi, g, l_ = k.rows(-(-B // k.p["VW"])) if xent else k.rows(B)
-        self._xent = xent  # args: ... loss offset at [10], (xent) hit offset at [12]
+        self._xent = xent
         if xent:
-            self.loss_site = k.site("nn_xent", g, l_,
-                                    (B, C, wbuf, ws.act[L - 1], data.buf, data.y_off,
-                                     wbuf, ws.delta[0], k.real(1.0 / B), data.buf,
-                                     data.loss_off, data.buf, data.hit_off, rpi))
+            self.loss_site = k.site("nn_xent", g, l_, B=B, N=C, Z=wbuf, offZ=ws.act[L - 1],
+                                    label=data.buf, offlab=data.y_off, dZ=wbuf,
+                                    offdZ=ws.delta[0], scale=k.real(1.0 / B), loss=data.buf,
+                                    offL=data.loss_off, hit=data.buf, offH=data.hit_off,
+                                    rpi=rpi)
         else:
-            self.loss_site = k.site("nn_mse", g, l_,
-                                    (B, C, wbuf, ws.act[L - 1], data.buf, data.y_off,
-                                     wbuf, ws.delta[0], k.real(1.0 / (B * C)), data.buf,
-                                     data.loss_off, activations.code(last.activation), rpi))
+            self.loss_site = k.site("nn_mse", g, l_, B=B, N=C, A=wbuf, offA=ws.act[L - 1],
+                                    T=data.buf, offT=data.y_off, dZ=wbuf, offdZ=ws.delta[0],
+                                    scale=k.real(1.0 / (B * C)), loss=data.buf,
+                                    offL=data.loss_off, act=activations.code(last.activation),
+                                    rpi=rpi)
         self.sites.append(self.loss_site)
         if mode == "eval":
             return
@@ -139,17 +143,18 @@ class BatchPlan:
                         (xb, xo, ldx) if i > 0 else (wbuf, 0, 0), dact))
             else:
                 n_w, n_x, tpi, g, l_ = k.backward_counts(B, K, N, want_dx)
-                s = k.site("nn_backward", g, l_,
-                           (B, K, N, xb, xo, ldx, pbuf, layer.w_off, wbuf, dz,
-                            gbuf, layer.w_off, gbuf, layer.b_off, wbuf, dx,
-                            n_w, n_x, dact, tpi))
+                s = k.site("nn_backward", g, l_, B=B, K=K, N=N, X=xb, offX=xo, ldX=ldx,
+                           W=pbuf, offW=layer.w_off, dZ=wbuf, offdZ=dz, dW=gbuf,
+                           offdW=layer.w_off, db=gbuf, offdb=layer.b_off, dX=wbuf, offdX=dx,
+                           nW=n_w, nX=n_x, act=dact, tpi=tpi)
                 self.sites.append(s)
             if i == 0:
                 self.bx_site = s
             if want_dx and act_prev == SOFTMAX:
                 rpi, g2, l2 = k.rows(B)
-                self.sites.append(k.site("nn_softmax_bwd", g2, l2,
-                                         (B, K, wbuf, ws.act[i - 1], K, wbuf, dx, rpi)))
+                self.sites.append(k.site("nn_softmax_bwd", g2, l2, B=B, N=K, A=wbuf,
+                                         offA=ws.act[i - 1], ldA=K, D=wbuf, offD=dx,
+                                         rpi=rpi))
             cur = 1 - cur
         self.dx_off = ws.delta[cur]  # input gradient (when input_grad)
 
@@ -159,7 +164,7 @@ class BatchPlan:
         if isinstance(s, Product):
             s.point(a=(buf, off, ld, 1))
         else:
-            s.set(s.args[:3] + (buf, off, ld) + s.args[6:])
+            s.update(X=buf, offX=off, ldX=ld)
 
     def point(self, row0: int) -> None:
         """Aim the data-reading launches at sample ``row0`` of the data."""
@@ -169,19 +174,18 @@ class BatchPlan:
         if isinstance(s, Product):
             s.point(a=xrow)
         else:
-            s.set(s.args[:4] + (d.xt_off + row0,) + s.args[5:])
+            s.update(offX=d.xt_off + row0)
         s = self.bx_site
         if isinstance(s, Product):
             s.point(b=xrow)
         elif s is not None:
-            s.set(s.args[:4] + (xrow,) + s.args[5:])
+            s.update(offX=xrow)
         if self.loss_site is not None:
-            a = list(self.loss_site.args)
-            a[5] = d.y_off + row0 * d.y_width
-            a[10] = d.loss_off + row0
+            yrow, lrow = d.y_off + row0 * d.y_width, d.loss_off + row0
             if self._xent:
-                a[12] = d.hit_off + row0
-            self.loss_site.set(a)
+                self.loss_site.update(offlab=yrow, offL=lrow, offH=d.hit_off + row0)
+            else:
+                self.loss_site.update(offT=yrow, offL=lrow)
 
     def run(self) -> None:
         for s in self.sites:

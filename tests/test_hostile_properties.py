@@ -135,24 +135,9 @@ def test_mv_matches_numpy(rt, budget):
     @given(data=st.data(), m=SIZES, n=SIZES, seed=st.integers(0, 2**32 - 1),
            alpha=SCALARS, beta=SCALARS, special=SPECIALS)
     def prop(data, m, n, seed, alpha, beta, special):
-        dtype = data.draw(st.sampled_from(dts))
-        rng = np.random.default_rng(seed)
-        da, a, ha = make_matrix(rt, data.draw(matrix_spec(m, n)), dtype, rng, special)
-        dx, x, hx = make_vector(rt, data.draw(vector_spec(n)), dtype, rng, special)
-        dy, y, hy = make_vector(rt, data.draw(vector_spec(m)), dtype, rng,
-                                data.draw(SPECIALS))
-        outside = _outside(dy, y)
-        try:
-            got = clnn.mv(a, x, out=y, alpha=alpha, beta=beta).to_numpy()
-            a64, x64, y64 = ha.astype(F64), hx.astype(F64), hy.astype(F64)
-            with np.errstate(all="ignore"):
-                want = alpha * (a64 @ x64) + (beta * y64 if beta != 0 else 0.0)
-                scale = abs(alpha) * (np.abs(a64) @ np.abs(x64)) + (
-                    abs(beta) * np.abs(y64) if beta != 0 else 0.0)
-            check(got, want, dtype, k=n + 1, scale=scale, what="mv")
-            assert _outside(dy, y) == outside, "mv wrote outside out"
-        finally:
-            _release(da, dx, dy)
+        operands = ((matrix_spec(m, n), make_matrix), (vector_spec(n), make_vector),
+                    (vector_spec(m), make_vector))
+        _product_example(rt, data, dts, seed, clnn.mv, operands, special, alpha, beta, k=n)
 
     prop()
 
@@ -176,6 +161,34 @@ def _outside(parent, view) -> bytes:
     return flat[mask].tobytes()
 
 
+def _product_example(rt, data, dts, seed: int, op, operands, special: str, alpha: float,
+                     beta: float, k: int) -> None:
+    """One example of ``op(a, b, out=c, alpha=alpha, beta=beta)`` (``clnn.mv`` or
+    ``clnn.mm``): a drawn dtype, the three operands made from ``operands`` ((view strategy,
+    maker) each; a and b hold ``special`` values, c its own draw), the result checked against
+    float64 (``k`` the inner size) and nothing written outside the view c."""
+    dtype = data.draw(st.sampled_from(dts))
+    rng = np.random.default_rng(seed)
+    made = []
+    try:
+        for i, (spec, make) in enumerate(operands):
+            made.append(make(rt, data.draw(spec), dtype, rng,
+                             special if i < 2 else data.draw(SPECIALS)))
+        (_, a, ha), (_, b, hb), (parent, c, hc) = made
+        what = op.__name__
+        outside = _outside(parent, c)
+        got = op(a, b, out=c, alpha=alpha, beta=beta).to_numpy()
+        a64, b64, c64 = ha.astype(F64), hb.astype(F64), hc.astype(F64)
+        with np.errstate(all="ignore"):
+            want = alpha * (a64 @ b64) + (beta * c64 if beta != 0 else 0.0)
+            scale = abs(alpha) * (np.abs(a64) @ np.abs(b64)) + (
+                abs(beta) * np.abs(c64) if beta != 0 else 0.0)
+        check(got, want, dtype, k=k + 1, scale=scale, what=what)
+        assert _outside(parent, c) == outside, f"{what} wrote outside out"
+    finally:
+        _release(*(m[0] for m in made))
+
+
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_mm_matches_numpy(rt, budget):
     dts = _dtypes(rt.device)
@@ -186,24 +199,9 @@ def test_mm_matches_numpy(rt, budget):
     def prop(data, m, n, k, seed, alpha, beta, special):
         if m * n * k > 3_000_000:  # keep an example under a second
             k = max(1, 3_000_000 // (m * n))
-        dtype = data.draw(st.sampled_from(dts))
-        rng = np.random.default_rng(seed)
-        da, a, ha = make_matrix(rt, data.draw(matrix_spec(m, k)), dtype, rng, special)
-        db, b, hb = make_matrix(rt, data.draw(matrix_spec(k, n)), dtype, rng, special)
-        dc, c, hc = make_matrix(rt, data.draw(matrix_spec(m, n)), dtype, rng,
-                                data.draw(SPECIALS))
-        outside = _outside(dc, c)
-        try:
-            got = clnn.mm(a, b, out=c, alpha=alpha, beta=beta).to_numpy()
-            a64, b64, c64 = ha.astype(F64), hb.astype(F64), hc.astype(F64)
-            with np.errstate(all="ignore"):
-                want = alpha * (a64 @ b64) + (beta * c64 if beta != 0 else 0.0)
-                scale = abs(alpha) * (np.abs(a64) @ np.abs(b64)) + (
-                    abs(beta) * np.abs(c64) if beta != 0 else 0.0)
-            check(got, want, dtype, k=k + 1, scale=scale, what="mm")
-            assert _outside(dc, c) == outside, "mm wrote outside out"
-        finally:
-            _release(da, db, dc)
+        operands = ((matrix_spec(m, k), make_matrix), (matrix_spec(k, n), make_matrix),
+                    (matrix_spec(m, n), make_matrix))
+        _product_example(rt, data, dts, seed, clnn.mm, operands, special, alpha, beta, k=k)
 
     prop()
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tolerances import assert_close, ref_mm, rtol
+from tuningdb import private_db
 
 import clnn
 from clnn import cacheguard, tuning
@@ -183,14 +184,7 @@ def test_kernel_missing_from_built_program_is_build_error(rt):
 @pytest.fixture
 def tuning_db(tmp_path, monkeypatch):
     """A private tuning database path; the in-memory lookups are reset around the test."""
-    path = tmp_path / "tuning.json"
-    monkeypatch.setenv("CLNN_TUNING_DB", str(path))
-    tuning.clear_cache()
-    tuning._warned.clear()
-    yield path
-    monkeypatch.delenv("CLNN_TUNING_DB")
-    tuning.clear_cache()
-    tuning._warned.clear()
+    yield from private_db(tmp_path / "tuning.json", monkeypatch)
 
 
 def _db(devkey: str, family: str, variant: str, dtype: str, params) -> dict:

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 from tolerances import assert_close, ref_mv
+from tuningdb import private_db
 
 import clnn
 from clnn import tune, tuning
@@ -21,14 +22,7 @@ from clnn.cli import main
 
 @pytest.fixture
 def db(tmp_path, monkeypatch):
-    path = tmp_path / "sub" / "tuning.json"
-    monkeypatch.setenv("CLNN_TUNING_DB", str(path))
-    tuning.clear_cache()
-    tuning._warned.clear()
-    yield path
-    monkeypatch.delenv("CLNN_TUNING_DB")
-    tuning.clear_cache()
-    tuning._warned.clear()
+    yield from private_db(tmp_path / "sub" / "tuning.json", monkeypatch)
 
 
 def test_db_path_env_and_xdg(monkeypatch, tmp_path):

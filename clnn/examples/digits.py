@@ -22,6 +22,8 @@ import tqdm  # noqa: F401
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from . import add_training_arguments
+
 NAME = "digits"
 
 
@@ -30,11 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = NAME) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the split, the initial weights and the shuffles (0)")
     parser.add_argument("--out", default="digits.png", help="PNG of the learning curves")
-    parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (32)")
-    parser.add_argument("--hidden", type=int, default=256, help="hidden units (256)")
-    parser.add_argument("--lr", type=float, default=3e-3, help="initial Adam learning rate")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_training_arguments(parser, hidden=256, hidden_help="hidden units")
     parser.add_argument("--distributed", action="store_true",
                         help="data-parallel over MPI ranks, the global --batch-size split "
                              "across them: mpiexec -n 2 clnn train digits --distributed")

@@ -17,6 +17,8 @@ import matplotlib  # noqa: F401  (the examples extra; a missing one becomes a hi
 import numpy as np
 import tqdm  # noqa: F401
 
+from . import add_training_arguments
+
 NAME = "regression"
 
 
@@ -31,11 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str = NAME) -> None:
                         help="seed of the data, the initial weights and the shuffles (0)")
     parser.add_argument("--out", default="regression.png", help="PNG of the learning curves")
     parser.add_argument("--samples", type=int, default=4000, help="training samples (4000)")
-    parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (32)")
-    parser.add_argument("--hidden", type=int, default=64, help="units per hidden layer (64)")
-    parser.add_argument("--lr", type=float, default=3e-3, help="initial Adam learning rate")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_training_arguments(parser, hidden=64, hidden_help="units per hidden layer")
 
 
 def data(seed: int, n: int):

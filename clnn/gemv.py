@@ -162,8 +162,7 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
         c.ab = "2" + dtype.char  # struct format of (alpha, beta): "2f" or "2d"
         if rp["ACC"] == 2:
             types += [None, None]  # W (partials), ctr (counters)
-            c.ctr = cl.Buffer(rt.ctx, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
-                              hostbuf=np.zeros(2, np.int32))
+            c.ctr = _counters(rt)
         # the launch's work-group size, checked against the built kernel's limit (a
         # KernelLimitError makes build_with_fallback lower WGS or fall back)
         c.main = Plan(rt, k, types, p, wgs=c.lsize[0] * c.lsize[1])
@@ -185,6 +184,15 @@ def _build_call(rt, layout: str, dtype: np.dtype, m: int, n: int, al: int, xinc1
         return make(dict(forced))
     call, _ = tuning.build_with_fallback(rt.device, "gemv", layout, rtype, sc, make)
     return call
+
+
+def _counters(rt) -> cl.Buffer:
+    """ACC=2's two work counters, one pair per runtime for every ACC=2 call: a zeroed
+    2-element float32 vector of the runtime (its bytes are the kernel's int32 {0, 0}; it
+    counts in the memory accounts and is released with the runtime). Each launch leaves the
+    counters at {0, 0}, and the in-order queue runs the launches one after another, as the
+    kernel requires."""
+    return rt.memo(("gemv-ctr",), lambda: rt.vector(np.zeros(2, np.float32)))._buf
 
 
 def _cache(rt) -> dict:

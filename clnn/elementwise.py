@@ -80,7 +80,10 @@ BINARY = {
     "relu_grad": "({a} > ({T})0 ? {b} : ({T})0)",
 }
 #: activation names accepted by :func:`add_bias`, :func:`activate` and :func:`activate_grad`
-ACTIVATIONS = ("identity", "relu", "sigmoid", "tanh")
+# the activations, each with the code the nn and gemm kernels take as ``act`` (the one list:
+# clnn.nn.activations adds softmax and calls identity "linear", and the templates read it)
+ACTIVATION_CODES = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
+ACTIVATIONS = tuple(sorted(ACTIVATION_CODES))
 _MATH = re.compile(r"\b(exp|log|tanh|CLNN_EXP|CLNN_LOG|CLNN_TANH)\(")
 
 

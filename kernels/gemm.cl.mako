@@ -35,7 +35,7 @@ Two variants, chosen by the render parameter ``variant``:
           column-major C as C^T = B^T A^T, so the tile stores are contiguous rows.
           With ``EPI`` the two tile kernels finish each element s = alpha*acc (+ beta*C) at
           its store (no extra pass over any matrix), with an activation code ``act`` (0
-          linear, 1 sigmoid, 2 tanh, 3 relu, as kernels/nn.cl.mako):
+          linear, 1 sigmoid, 2 tanh, 3 relu: clnn.elementwise.ACTIVATION_CODES, read as ACT):
             "bias_act"  C(i, j) = act(s + E[offE + j])                   (a layer's forward)
             "dact"      C(i, j) = s * act'(E[offE + i*ldE + j]), the derivative taken from
                         the activation's output y: sigmoid y(1-y), tanh 1-y^2, relu [y > 0]
@@ -70,6 +70,7 @@ Kernel arguments:
                int rb, int tpw   (rb: row groups per chunk; tpw: tiles per work-item)
                with EPI also: global real* E, int offE, int ldE, int act
 </%doc>
+<%! from clnn.elementwise import ACTIVATION_CODES as ACT %>\
 <%page args="TS=None, WPT=None, MR=None, NR=None, UK=None, KB=None, PA=1, EPI=None"/>\
 <%include file="common.cl.mako"/>
 <%
@@ -226,22 +227,22 @@ typedef realV __attribute__((aligned(sizeof(real)))) realU;
 %endif
 /* the activation applied in place to v (scalar or vector of type T) */
 #define EPI_ACT(a, v, T) do { \
-        if ((a) == 1) v = (T)1 / ((T)1 + exp(-(v))); \
-        else if ((a) == 2) v = tanh(v); \
-        else if ((a) == 3) v = fmax(v, (T)0); \
+        if ((a) == ${ACT["sigmoid"]}) v = (T)1 / ((T)1 + exp(-(v))); \
+        else if ((a) == ${ACT["tanh"]}) v = tanh(v); \
+        else if ((a) == ${ACT["relu"]}) v = fmax(v, (T)0); \
     } while (0)
 /* s *= act'(y), from the activation's output y (scalars) */
 #define EPI_DACT(a, y, s) do { \
-        if ((a) == 1) s = s * ((y) * ((real)1 - (y))); \
-        else if ((a) == 2) s = s * ((real)1 - (y) * (y)); \
-        else if ((a) == 3) s = (y) > (real)0 ? s : (real)0; \
+        if ((a) == ${ACT["sigmoid"]}) s = s * ((y) * ((real)1 - (y))); \
+        else if ((a) == ${ACT["tanh"]}) s = s * ((real)1 - (y) * (y)); \
+        else if ((a) == ${ACT["relu"]}) s = (y) > (real)0 ? s : (real)0; \
     } while (0)
 %if VW > 1:
 /* the same for realV (relu: the sign mask of y > 0 on s's bits, a select) */
 #define EPI_DACTV(a, y, s) do { \
-        if ((a) == 1) s = s * ((y) * ((realV)1 - (y))); \
-        else if ((a) == 2) s = s * ((realV)1 - (y) * (y)); \
-        else if ((a) == 3) s = ${"as_%s%d(as_%s%d(s) & ((y) > (realV)0))" % (dtype, VW, "int" if dtype == "float" else "long", VW)}; \
+        if ((a) == ${ACT["sigmoid"]}) s = s * ((y) * ((realV)1 - (y))); \
+        else if ((a) == ${ACT["tanh"]}) s = s * ((realV)1 - (y) * (y)); \
+        else if ((a) == ${ACT["relu"]}) s = ${"as_%s%d(as_%s%d(s) & ((y) > (realV)0))" % (dtype, VW, "int" if dtype == "float" else "long", VW)}; \
     } while (0)
 %else:
 #define EPI_DACTV EPI_DACT

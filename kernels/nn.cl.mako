@@ -3,8 +3,8 @@ nn.cl.mako -- the fused kernels of a dense network: forward, backward, losses, s
 
 All matrices are row-major. A layer maps X (B x K, leading dimension ldX) with weights
 W (N x K, contiguous) and bias b (N) to Y = act(X W^T + b) (B x N, leading dimension ldY).
-The activation is a run-time code ``act``: 0 linear, 1 sigmoid, 2 tanh, 3 relu, 4 softmax
-(row-wise: the element-wise kernels treat it as linear and ``nn_softmax_rows`` finishes it).
+The activation is a run-time code ``act`` (clnn.nn.activations.ACTIVATIONS, read below as
+ACT: 0 linear, 1 sigmoid, 2 tanh, 3 relu, 4 softmax) (row-wise: the element-wise kernels treat it as linear and ``nn_softmax_rows`` finishes it).
 Derivatives are taken from the activation's output y: sigmoid y(1-y), tanh 1-y^2,
 relu [y > 0], linear 1.
 
@@ -54,6 +54,7 @@ XT over-read of nn_forward_t; nothing is written outside the outputs. Vector loa
 alignment of one element (one unaligned vector access on CPUs; never vloadN, which PoCL
 compiles to a register-spilling call).
 </%doc>
+<%! from clnn.nn.activations import ACTIVATIONS as ACT %>\
 <%include file="common.cl.mako"/>
 <%
     KW = VW * KV
@@ -112,13 +113,13 @@ typedef real realC;
 
 /* the activation applied in place to v (scalar or vector) */
 #define ACT_APPLY(a, v, T) do { \
-        if ((a) == 1) v = (T)1 / ((T)1 + exp(-(v))); \
-        else if ((a) == 2) v = tanh(v); \
-        else if ((a) == 3) v = fmax(v, (T)0); \
+        if ((a) == ${ACT["sigmoid"]}) v = (T)1 / ((T)1 + exp(-(v))); \
+        else if ((a) == ${ACT["tanh"]}) v = tanh(v); \
+        else if ((a) == ${ACT["relu"]}) v = fmax(v, (T)0); \
     } while (0)
 /* derivative from the output y of the activation (scalars) */
-#define ACT_D(a, y) ((a) == 1 ? (y) * ((real)1 - (y)) : (a) == 2 ? (real)1 - (y) * (y) : \
-                     (a) == 3 ? ((y) > (real)0 ? (real)1 : (real)0) : (real)1)
+#define ACT_D(a, y) ((a) == ${ACT["sigmoid"]} ? (y) * ((real)1 - (y)) : (a) == ${ACT["tanh"]} ? (real)1 - (y) * (y) : \
+                     (a) == ${ACT["relu"]} ? ((y) > (real)0 ? (real)1 : (real)0) : (real)1)
 
 __kernel void nn_forward(const int B, const int K, const int N,
                          __global const real* restrict X, const int offX, const int ldX,
@@ -382,7 +383,7 @@ ${dx_body(False)}
             if (i0 + ${r} < B) {
                 __global const real* a = X + (size_t)(i0 + ${r}) * ldX + k0;
                 __global real* o = dX + (size_t)(i0 + ${r}) * K + k0;
-                if (act == 0 && full) {
+                if (act == ${ACT["linear"]} && full) {
 %for q in range(KV):
 %if VW > 1:
                     *(__global realU*)(o + ${q * VW}) = h${r}_${q};
@@ -390,7 +391,7 @@ ${dx_body(False)}
                     o[${q}] = h${r}_${q};
 %endif
 %endfor
-                } else if (act == 3 && full) {
+                } else if (act == ${ACT["relu"]} && full) {
 %for q in range(KV):
 %if VW > 1:
                     *(__global realU*)(o + ${q * VW}) = select((realV)0, h${r}_${q},
@@ -489,9 +490,9 @@ __kernel void nn_mse(const int B, const int N,
             s += e * e;
             const real g = (real)2 * e * scale;
             dot += g * a[j];
-            d[j] = act == 4 ? g : g * ACT_D(act, a[j]);
+            d[j] = act == ${ACT["softmax"]} ? g : g * ACT_D(act, a[j]);
         }
-        if (act == 4)
+        if (act == ${ACT["softmax"]})
             for (int j = 0; j < N; ++j) d[j] = a[j] * (d[j] - dot);
         loss[offL + i] = s / N;
     }

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..elementwise import ACTIVATION_CODES
 from ..errors import OperandError
 
 __all__ = ["ACTIVATIONS", "code", "reference"]
 
-# kernel codes (nn.cl.mako: ACT_F / ACT_D)
-ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4}
-SOFTMAX = 4
+SOFTMAX = len(ACTIVATION_CODES)
+# name -> kernel code (the templates read these): clnn's element-wise activations, identity
+# under Keras' name "linear", and softmax
+ACTIVATIONS = {("linear" if n == "identity" else n): c for n, c in ACTIVATION_CODES.items()}
+ACTIVATIONS["softmax"] = SOFTMAX
 
 
 def code(name: str) -> int:

@@ -37,9 +37,10 @@ Example (two runtimes on one device stand in for two devices):
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from contextlib import nullcontext
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyopencl as cl
@@ -172,15 +173,10 @@ def _global_scale(plan, net, rows: int, global_rows: int) -> None:
     plan.loss_site.update(scale=net.dtype.type(1.0 / (global_rows * C)))
 
 
-def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 32,
-                      optimizer: Any = None, validation: Optional[Tuple[Any, Any]] = None,
-                      verbose: bool = True, shuffle: bool = True,
-                      seed: Union[int, np.random.Generator, None] = None,
-                      on_epoch: Optional[Callable[[int, dict], Any]] = None,
-                      devices: Optional[Sequence[Any]] = None, comm: Any = None,
-                      on_divergence: str = "raise") -> History:
+def fit_data_parallel(net, x: Any, y: Any, *args: Any, **kwargs: Any) -> History:
     """:meth:`clnn.nn.Network.fit` across ``devices`` (a list of runtimes or device specs
-    that includes the network's own) and/or MPI ranks (``comm``). ``batch_size`` is the
+    that includes the network's own) and/or MPI ranks (``comm``), with the same arguments
+    (Network.fit calls this when it is given either). ``batch_size`` is the
     global batch, split across every worker of every rank. Returns the
     :class:`~clnn.nn.History`, with ``history.parallel`` holding the worker counts and the
     time spent waiting for the devices, summing on the host and in the allreduce.
@@ -188,6 +184,15 @@ def fit_data_parallel(net, x: Any, y: Any, epochs: int = 10, batch_size: int = 3
     A NaN or infinite epoch loss (the sum over every worker and rank, so every rank sees it)
     raises :class:`clnn.nn.DivergenceError` on every rank as in ``Network.fit``, the weights
     rewound from the host copies that the per-epoch replica check reads anyway."""
+    bound = inspect.signature(type(net).fit).bind(net, x, y, *args, **kwargs)
+    bound.apply_defaults()
+    o = dict(bound.arguments)
+    del o["self"]
+    return _fit(net, **o)
+
+
+def _fit(net, x, y, epochs, batch_size, optimizer, validation, verbose, shuffle, seed,
+         on_epoch, devices, comm, on_divergence) -> History:
     comm = _as_comm(comm)
     size, rank = (comm.size, comm.rank) if comm is not None else (1, 0)
     error: Optional[BaseException] = None

@@ -261,25 +261,19 @@ class Plan:
         """Re-set the arguments when a named one changed (buffers by identity, scalars by
         value). All are set again in one ``set_args``: pyopencl's ``set_arg`` of one scalar
         costs more (~30 us on PoCL) than setting twenty through the packed path (~5 us)."""
-        vals = None
         last = self.last
+        vals = list(last)
+        index, dtypes = self._index, self._dtypes
         for name, v in named.items():
-            i = self._index[name]
-            old = last[i]
-            if v is old:
-                continue
-            if self._dtypes[i] is not None:
-                if v == old:
-                    continue
-            elif v is None or getattr(v, "_clnn_dead", False):
+            i = index[name]
+            if dtypes[i] is None and (v is None or getattr(v, "_clnn_dead", False)):
                 raise ReleasedError(f"kernel {self.kernel.function_name}: buffer argument "
                                     f"{name} was released")
-            if vals is None:
-                vals = list(last)
             vals[i] = v
-        if vals is not None:
+        vals = tuple(vals)
+        if args_changed(vals, last):
             self.kernel.set_args(*vals)
-            self.last = tuple(vals)
+            self.last = vals
 
     def arg(self, name: str) -> Any:
         """The value argument ``name`` is bound to."""

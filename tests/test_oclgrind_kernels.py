@@ -418,6 +418,10 @@ NN_SETS = {
              "ITEMS": 3}, {"VW": 2, "WGS": 4}),
     "cpu-like": ({"VW": 4, "RB": 2, "CB": 4, "FJ": 4, "FV": 2, "JB": 4, "XB": 4, "KV": 2,
                   "WGS": 1, "ITEMS": 16}, {"VW": 4, "WGS": 1}),
+    # every pass of every layer on the packed gemm products with their epilogues
+    "gemm-path": ({"VW": 4, "RB": 2, "CB": 4, "FJ": 4, "FV": 2, "JB": 4, "XB": 4, "KV": 2,
+                   "WGS": 1, "ITEMS": 16, "GEMM_B": 1, "GEMM_N": 1, "GEMM_BW": 1,
+                   "GEMM_MIN": 1}, {"VW": 4, "WGS": 1}),
 }
 
 
@@ -475,6 +479,8 @@ def test_nn_optim_sweep(device, dtype, tset, tmp_path, monkeypatch):
                 ((17, 3, 33, 4), ("relu", "sigmoid", "softmax"), "cross_entropy", 17)]:
             net = Network(rt, [Dense(dims[i], dims[i + 1], a) for i, a in enumerate(acts)],
                           loss=loss, dtype=dtype, seed=1)
+            if tset == "gemm-path":  # the set reaches the network's path choice
+                assert net._k.gemm_forward(1, 1, 1) and net._k.gemm_backward(1, 1, 1)
             for layer in net.layers:
                 layer.bias = rng.normal(size=layer.out_features) * 0.3
             x = rng.normal(size=(n, dims[0])).astype(dtype)

@@ -99,7 +99,7 @@ class Optimizer:
         self.t = 0  # steps taken
         self._params: Optional[Vector] = None
         self._grads: Optional[Vector] = None
-        self._state: list = []
+        self.state_vectors: list = []
         self._site: Optional[Plan] = None
         self._lr_now = 0.0
 
@@ -109,13 +109,15 @@ class Optimizer:
         lr = self.lr(epoch) if callable(self.lr) else self.lr
         return _real(lr, f"lr at epoch {epoch}", lo=0.0)
 
-    def _start_epoch(self, epoch: int) -> float:
+    def start_epoch(self, epoch: int) -> float:
+        """Set the learning rate of ``epoch`` and return it (internal to clnn: fit calls it)."""
         self.epoch = epoch
         self._lr_now = self.lr_at(epoch)
         return self._lr_now
 
     # ---- binding ------------------------------------------------------------------------------
-    def _check(self, params: Vector, grads: Vector) -> None:
+    def check(self, params: Vector, grads: Vector) -> None:
+        """Raise unless these params/grads can be bound (internal to clnn: fit's checks)."""
         checks.need(params, Vector, "optimizer", "params")
         checks.need(grads, Vector, "optimizer", "grads")
         checks.same_runtime("optimizer", params, grads)
@@ -137,30 +139,33 @@ class Optimizer:
                 raise OperandError("optimizer: it already holds state for other parameters; "
                                    "make a new optimizer for these")
 
-    def _bind(self, params: Vector, grads: Vector) -> None:
-        self._check(params, grads)
+    def bind(self, params: Vector, grads: Vector) -> None:
+        """Prepare the update of ``params`` from ``grads`` (state and launch; internal to
+        clnn: fit binds once, then enqueues each step)."""
+        self.check(params, grads)
         if self._params is not None and not self._params.released:
             if self._grads is grads or (self._grads._owner is grads._owner
                                         and self._grads.offset == grads.offset):
                 return
         rt = params.runtime
         self._params, self._grads = params, grads
-        self._state = [rt.zeros(params.n, dtype=params.dtype) for _ in self._state_names]
+        self.state_vectors = [rt.zeros(params.n, dtype=params.dtype) for _ in self._state_names]
         self._real = params.dtype.type
         if self._lr_now == 0.0:
             self._lr_now = self.lr_at(self.epoch)
         p, g = params, grads
-        state = dict(zip(self._state_bufs, (s._buf for s in self._state)))
+        state = dict(zip(self._state_bufs, (s._buf for s in self.state_vectors)))
         self._site = _kernels(rt, params.dtype).site(
             self._entry, p.n, dict(n=p.n, P=p._owner._buf, offP=p.offset, G=g._owner._buf,
                                    offG=g.offset, **state, **self._args()))
 
     def step(self, params: Vector, grads: Vector) -> None:
         """One update of ``params`` from ``grads`` (one kernel launch, not waited for)."""
-        self._bind(params, grads)
-        self._enqueue()
+        self.bind(params, grads)
+        self.enqueue()
 
-    def _enqueue(self) -> None:
+    def enqueue(self) -> None:
+        """Enqueue one update with the bound params and grads (internal to clnn)."""
         self.t += 1
         self._site.update(**self._args())
         with self._params.runtime._lock:
@@ -171,7 +176,7 @@ class Optimizer:
 
     def state(self) -> dict:
         """The optimizer's state buffers as numpy arrays (for inspection and tests)."""
-        return {n: s.to_numpy() for n, s in zip(self._state_names, self._state)}
+        return {n: s.to_numpy() for n, s in zip(self._state_names, self.state_vectors)}
 
     def __repr__(self) -> str:
         lr = getattr(self.lr, "__name__", None) or repr(self.lr)

@@ -546,7 +546,7 @@ class Network:
         if not isinstance(optimizer, Optimizer):
             raise OperandError(f"fit: optimizer must be a clnn.optim optimizer, got "
                                f"{type(optimizer).__name__}")
-        optimizer._check(self.params, self.grads)
+        optimizer.check(self.params, self.grads)
         guard = divergence_guard(on_divergence)
         if on_epoch is not None and not callable(on_epoch):
             raise OperandError("fit: on_epoch must be callable")

@@ -47,7 +47,7 @@ class OneDevice(Trainer):
         if a.validation is not None:
             self.vdata = net._data("val", len(a.validation[0]), self.B)
             self.vdata.upload(*a.validation)
-        self.opt._bind(net.params, net.grads)
+        self.opt.bind(net.params, net.grads)
         self.full = net._plan(self.ws, self.B, self.data, "train")
         self.last = (net._plan(self.ws, self.rem, self.data, "train") if self.rem != self.B
                      else self.full)
@@ -56,7 +56,7 @@ class OneDevice(Trainer):
 
     def start_epoch(self, epoch: int) -> float:
         self.epoch = epoch
-        return self.opt._start_epoch(epoch)
+        return self.opt.start_epoch(epoch)
 
     def load(self, perm: Optional[np.ndarray]) -> None:
         a = self.a
@@ -79,7 +79,7 @@ class OneDevice(Trainer):
         p = self.last if last else self.full
         p.point(s * self.B)
         p.run()
-        self.opt._enqueue()
+        self.opt.enqueue()
 
     def gather(self) -> Dict[str, float]:
         loss, hit = self.data.results(len(self.a.x))

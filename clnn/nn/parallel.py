@@ -86,7 +86,7 @@ def _clone_optimizer(opt):
     """An unbound copy of ``opt``: same hyper-parameters, schedule, step count and epoch."""
     c = copy.copy(opt)
     c._params = c._grads = None
-    c._state = []
+    c.state_vectors = []
     c._site = None
     return c
 
@@ -267,7 +267,7 @@ class _DataParallel(Trainer):
             host = net.params.to_numpy()
             self.comm.bcast_(host, what="initial weights")
             net.params.set(host)
-        opt._bind(net.params, net.grads)
+        opt.bind(net.params, net.grads)
         n_local = len(self.rts)
         for i, (rt_i, own) in enumerate(self.rts):
             if rt_i is net.runtime:
@@ -275,8 +275,8 @@ class _DataParallel(Trainer):
             else:
                 rnet = replicate(net, rt_i)
                 ropt = _clone_optimizer(opt)
-                ropt._bind(rnet.params, rnet.grads)
-                for src, dst in zip(opt._state, ropt._state):
+                ropt.bind(rnet.params, rnet.grads)
+                for src, dst in zip(opt.state_vectors, ropt.state_vectors):
                     dst.set(src.to_numpy())
             self.workers.append(_Worker(rnet, ropt, rt_i, own, rank * n_local + i))
         W = self.stats["workers"]
@@ -315,7 +315,7 @@ class _DataParallel(Trainer):
         self.t_epoch = time.perf_counter()
         lr = None
         for wk in self.workers:
-            lr = wk.opt._start_epoch(epoch)
+            lr = wk.opt.start_epoch(epoch)
         return lr
 
     def load(self, perm: Optional[np.ndarray]) -> None:
@@ -340,7 +340,7 @@ class _DataParallel(Trainer):
                 p.point(s * wk.fb)
                 p.run()
                 if not self.reduce:  # one worker, one rank: nothing to sum, no waiting
-                    wk.opt._enqueue()
+                    wk.opt.enqueue()
                     continue
                 events.append(cl.enqueue_copy(wk.rt.queue, wk.host, wk.gbuf,
                                               src_offset=wk.goff, is_blocking=False))
@@ -370,7 +370,7 @@ class _DataParallel(Trainer):
             with wk.rt._lock:
                 cl.enqueue_copy(wk.rt.queue, wk.gbuf, g, dst_offset=wk.goff,
                                 is_blocking=False)
-                wk.opt._enqueue()
+                wk.opt.enqueue()
         stats["compute_wait_s"] += t1 - t0
         stats["host_reduce_s"] += t2 - t1
         stats["allreduce_s"] += t3 - t2

@@ -30,7 +30,6 @@ def products(k, B: int, K: int, N: int, train: bool) -> List[Tuple[int, int, int
     return out
 
 
-
 class BatchPlan:
     """The launches of one forward (+ loss (+ backward)) pass at batch size B.
 

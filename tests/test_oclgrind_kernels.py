@@ -27,7 +27,6 @@ from clnn import tuning
 pytestmark = pytest.mark.oclgrind
 
 G = importlib.import_module("clnn.gemm")
-GV = importlib.import_module("clnn.gemv")
 RT = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 
@@ -45,7 +44,7 @@ def _private_db(device, tmp_path, monkeypatch):
     tuning.clear_cache()
 
 
-def _use(device, tmp_path, monkeypatch, family, sets, validate):
+def _use(device, tmp_path, monkeypatch, family, sets):
     """Write ``sets`` ({variant: params}) for both dtypes as the device's tuned values;
     skip when a set is invalid for this device; return the merged params per variant."""
     entries, merged = {}, {}
@@ -53,7 +52,7 @@ def _use(device, tmp_path, monkeypatch, family, sets, validate):
         for dt in ("float", "double"):
             m = dict(tuning.defaults(device, family, variant, dt), **p)
             try:
-                validate(device, variant, dt, m)
+                tuning.check(device, family, variant, dt, m)
             except ValueError as e:
                 pytest.skip(f"{family}/{variant} {p}: not valid on this device: {e}")
             entries[f"{family}/{variant}/{dt}/any"] = {"params": p}
@@ -115,7 +114,7 @@ GEMV_SHAPES = [(1, 1), (3, 17), (17, 3), (33, 17), (17, 33)]
 @pytest.mark.parametrize("tset", list(GEMV_SETS))
 def test_gemv_sweep(rt, device, dtype, tset, tmp_path, monkeypatch, rng):
     if GEMV_SETS[tset] is not None:
-        _use(device, tmp_path, monkeypatch, "gemv", GEMV_SETS[tset], GV._validate)
+        _use(device, tmp_path, monkeypatch, "gemv", GEMV_SETS[tset])
     f = Failures()
     with warnings.catch_warnings():
         warnings.simplefilter("error", tuning.TuningWarning)  # the set must be used
@@ -183,7 +182,7 @@ def test_gemm_sweep(rt, device, dtype, tset, rng):
     if p.get("VW", 1) * dtype.itemsize > 64:
         p = dict(p, VW=p["VW"] // 2)
     try:
-        G._validate(device, variant, rtype, p)
+        tuning.check(device, "gemm", variant, rtype, p)
     except ValueError as e:
         pytest.skip(f"gemm {variant} {p}: not valid on this device: {e}")
     f = Failures()
@@ -231,11 +230,9 @@ BLAS1_SIZES = [1, 3, 17, 33, 301]
 
 @pytest.mark.parametrize("tset", list(BLAS1_SETS))
 def test_blas1_sweep(rt, device, dtype, tset, tmp_path, monkeypatch, rng):
-    from clnn import blas1
 
     if BLAS1_SETS[tset] is not None:
-        _use(device, tmp_path, monkeypatch, "blas1", {"reduce": BLAS1_SETS[tset]},
-             blas1._validate)
+        _use(device, tmp_path, monkeypatch, "blas1", {"reduce": BLAS1_SETS[tset]})
     f = Failures()
     for n in BLAS1_SIZES:
         for inc, off in ((1, 0), (1, 1), (3, 2)):
@@ -311,11 +308,9 @@ BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divid
 
 @pytest.mark.parametrize("tset", list(EW_SETS))
 def test_elementwise_sweep(rt, device, dtype, tset, tmp_path, monkeypatch, rng):
-    from clnn import elementwise as ew
 
     if EW_SETS[tset] is not None:
-        _use(device, tmp_path, monkeypatch, "elementwise", {"map": EW_SETS[tset]},
-             getattr(ew, "_validate", lambda *a: None))
+        _use(device, tmp_path, monkeypatch, "elementwise", {"map": EW_SETS[tset]})
     f = Failures()
     for n, inc in ((1, 1), (17, 1), (33, 2)):
         ha, hb = _rn(rng, inc * n + 1, dtype), _rn(rng, inc * n + 1, dtype)
@@ -374,12 +369,10 @@ REDUCE_SETS = {
 
 @pytest.mark.parametrize("tset", list(REDUCE_SETS))
 def test_reduce_sweep(rt, device, dtype, tset, tmp_path, monkeypatch, rng):
-    from clnn import reduce as rd
 
     if REDUCE_SETS[tset] is not None:
         p = REDUCE_SETS[tset]
-        _use(device, tmp_path, monkeypatch, "reduce", {"along": p, "across": p},
-             rd._validate)
+        _use(device, tmp_path, monkeypatch, "reduce", {"along": p, "across": p})
     f = Failures()
     for (m, n), layout in itertools.product([(1, 1), (3, 17), (33, 17), (17, 33)],
                                             ["row", "col"]):
@@ -463,12 +456,10 @@ def _numpy_grads(ws, bs, acts, loss, x, y):
 @pytest.mark.parametrize("tset", list(NN_SETS))
 def test_nn_optim_sweep(device, dtype, tset, tmp_path, monkeypatch):
     from clnn.nn import Dense, Network
-    from clnn.nn import _kernels as nk
 
     if NN_SETS[tset] is not None:
         nn_p, opt_p = NN_SETS[tset]
-        _use(device, tmp_path, monkeypatch, "nn", {"dense": nn_p},
-             getattr(nk, "_validate", lambda *a: None))
+        _use(device, tmp_path, monkeypatch, "nn", {"dense": nn_p})
         _use_more(device, tmp_path, "optim", {"flat": opt_p})
     f = Failures()
     rng = np.random.default_rng(3)

@@ -26,18 +26,16 @@ import functools
 from typing import Any, NamedTuple, Optional, Tuple
 
 import numpy as np
-import pyopencl as cl
 
 from . import checks, tuning
 from .array import Matrix
 from .devices import DeviceInfo
 from .errors import ShapeError
-from .launch import Plan, fit_kernel, real_type, round_up
+from .launch import Plan, real_type, round_up, template_signatures
 from .tuning import ANY, register_defaults
 
 __all__ = ["mm", "gemm", "gemm_defaults", "size_class", "choose_variant", "avx512"]
 
-_I = np.int32
 
 # m*n*k below which the packed path does not pay for its two extra launches (PoCL: 32^3 takes
 # about 60 us either way; 48^3 82 us packed, 138 us ref)
@@ -173,35 +171,27 @@ def _render(kind: str, p: dict, epilogue: Optional[str] = None) -> dict:
     return render
 
 
-def _kernel_plan(rt, kind: str, rtype: str, p: dict, args: list,
-                 epilogue: Optional[str] = None) -> Plan:
-    """The Plan of kernel ``gemm_<kind>`` rendered with tunables ``p`` (cached on the
-    runtime). Layouts are kernel arguments, so one program serves every combination."""
+def _new_plan(rt, kind: str, rtype: str, p: dict, epilogue: Optional[str] = None) -> Plan:
+    """A new Plan (its own kernel object) of kernel ``gemm_<kind>`` rendered with tunables
+    ``p``, its argument names and types read from the template's declaration."""
     render = _render(kind, p, epilogue)
+    names, dtypes = template_signatures("gemm.cl.mako", dtype=rtype, **render)[f"gemm_{kind}"]
+    k = rt.programs.kernel("gemm.cl.mako", f"gemm_{kind}", dtype=rtype, **render)
+    # the local size it is launched with (see _launch): TS x TS/WPT for "ref", else 1
+    wgs = p["TS"] * (p["TS"] // p["WPT"]) if kind == "ref" else 1
+    return Plan(rt, k, dtypes, render, wgs=wgs, names=names)
 
-    def make() -> Plan:
-        k = rt.programs.kernel("gemm.cl.mako", f"gemm_{kind}", dtype=rtype, **render)
-        # the local size it is launched with (see _launch): TS x TS/WPT for "ref", else 1
-        wgs = p["TS"] * (p["TS"] // p["WPT"]) if kind == "ref" else 1
-        return Plan(rt, k, args, render, wgs=wgs)
 
-    return rt.memo(("gemm", kind, rtype, tuple(sorted(render.items()))), make)
+def _kernel_plan(rt, kind: str, rtype: str, p: dict, epilogue: Optional[str] = None) -> Plan:
+    """The shared Plan of kernel ``gemm_<kind>`` with tunables ``p`` (cached on the runtime).
+    Layouts are kernel arguments, so one program serves every combination."""
+    key = ("gemm", kind, rtype, tuple(sorted(_render(kind, p, epilogue).items())))
+    return rt.memo(key, lambda: _new_plan(rt, kind, rtype, p, epilogue))
 
 
 def _strides(x: Matrix) -> tuple:
     """(row stride, column stride) of ``x``'s elements."""
     return (x.ld, 1) if x.layout == "row" else (1, x.ld)
-
-
-def _arg_types(kind: str, d: type, epilogue: Optional[str] = None) -> list:
-    """Argument types of kernel ``gemm_<kind>`` (None: a buffer), as the template declares
-    them."""
-    if kind == "ref":
-        return [_I, _I, _I, d, None, _I, _I, _I, None, _I, _I, _I, d, None, _I, _I, _I]
-    if kind in ("pack_a", "pack_b"):
-        return [_I, _I, None, _I, _I, _I, None]
-    tile = [_I, _I, _I, d, None, _I, _I, None, d, None, _I, _I, _I, _I, _I]
-    return tile + ([None, _I, _I, _I] if epilogue is not None else [])
 
 
 class _Kernels:
@@ -213,16 +203,14 @@ class _Kernels:
     def __init__(self, rt, variant: str, dtype: np.dtype, p: dict,
                  epilogue: Optional[str] = None):
         rtype = real_type(dtype)
-        d = dtype.type
         self.variant = variant
         self.params = dict(p)
         self.epilogue = epilogue
         if variant == "ref":
-            self.ref = _kernel_plan(rt, "ref", rtype, p, _arg_types("ref", d))
+            self.ref = _kernel_plan(rt, "ref", rtype, p)
             return
         for kind in ("pack_a", "pack_b", "tile", "tile_direct"):
-            setattr(self, kind, _kernel_plan(rt, kind, rtype, p, _arg_types(kind, d, epilogue),
-                                             epilogue))
+            setattr(self, kind, _kernel_plan(rt, kind, rtype, p, epilogue))
 
 
 def _kernels(rt, variant: str, dtype: np.dtype, sc: str,
@@ -347,8 +335,7 @@ class Product:
         [5. 0.]
     """
 
-    __slots__ = ("m", "n", "k", "epilogue", "geometry", "params", "_calls", "_where",
-                 "_queue")
+    __slots__ = ("m", "n", "k", "epilogue", "geometry", "params", "_plans", "_where")
 
     def __init__(self, rt, dtype: Any, m: int, n: int, k: int, a: Operand, b: Operand,
                  c: Operand, panels: Tuple[Any, Any], epilogue: Optional[str] = None,
@@ -372,37 +359,34 @@ class Product:
                              f"than the {m} x {n} x {k} product needs")
         self.m, self.n, self.k = m, n, k
         self.epilogue, self.geometry, self.params = epilogue, geo, p
-        self._queue = rt.queue
         rtype, d = real_type(dtype), dtype.type
-        render = _render("tile", p, epilogue)
 
-        def call(kind: str, gsize: tuple, args: list) -> list:
-            kern = rt.programs.kernel("gemm.cl.mako", f"gemm_{kind}", dtype=rtype, **render)
-            fit_kernel(rt, kern, 1)
-            kern.set_scalar_arg_dtypes(_arg_types(kind, d, epilogue))
-            kern.set_args(*args)
-            return [kern, gsize, (1,) * len(gsize), args]
+        def plan(kind: str, gsize: tuple, args: dict) -> Plan:
+            # a Plan of its own (not mm's shared one): its arguments stay bound to this product
+            return _new_plan(rt, kind, rtype, p, epilogue).bind(gsize, (1,) * len(gsize), args)
 
-        self._calls = []
-        # where each operand's (buffer, offset, strides) sit: (call, first argument index)
-        self._where = {}
-        if geo.direct:
-            asrc = list(a[:3])  # tile_direct reads A in place: A, offA, ldA
+        # operand -> (the plan that reads it, the names of its buffer, offset and strides)
+        self._plans, self._where = [], {}
+        if geo.direct:  # tile_direct reads a row-major A in place: A, offA, ldA
+            asrc = dict(zip(("A", "offA", "ldA"), a[:3]))
         else:
-            self._calls.append(call("pack_a", geo.pack_a, [_I(m), _I(k), *a, pa]))
-            self._where["a"] = (0, 2)
-            asrc = [pa, 0, 0]
-        self._calls.append(call("pack_b", geo.pack_b, [_I(n), _I(k), *b, pb]))
-        self._where["b"] = (len(self._calls) - 1, 2)
-        targs = [m, n, k, d(alpha), *asrc, pb, d(beta), *c, geo.rb, geo.tpw]
+            self._plans.append(plan("pack_a", geo.pack_a, dict(
+                m=m, k=k, A=a[0], offA=a[1], rsA=a[2], csA=a[3], Ap=pa)))
+            self._where["a"] = (self._plans[-1], ("A", "offA", "rsA", "csA"))
+            asrc = {"A": pa, "offA": 0, "ldA": 0}
+        self._plans.append(plan("pack_b", geo.pack_b, dict(
+            n=n, k=k, B=b[0], offB=b[1], rsB=b[2], csB=b[3], Bp=pb)))
+        self._where["b"] = (self._plans[-1], ("B", "offB", "rsB", "csB"))
+        targs = dict(asrc, m=m, n=n, k=k, alpha=d(alpha), Bp=pb, beta=d(beta), C=c[0],
+                     offC=c[1], rsC=c[2], csC=c[3], rb=geo.rb, tpw=geo.tpw)
         if epilogue is not None:
-            targs += [*e, act]
-        self._calls.append(call("tile_direct" if geo.direct else "tile", geo.tile, targs))
-        t = len(self._calls) - 1
+            targs.update(E=e[0], offE=e[1], ldE=e[2], act=act)
+        tile = plan("tile_direct" if geo.direct else "tile", geo.tile, targs)
+        self._plans.append(tile)
         if geo.direct:
-            self._where["a"] = (t, 4)
-        self._where["c"] = (t, 9)
-        self._where["e"] = (t, 15)
+            self._where["a"] = (tile, ("A", "offA", "ldA"))
+        self._where["c"] = (tile, ("C", "offC", "rsC", "csC"))
+        self._where["e"] = (tile, ("E", "offE", "ldE"))
 
     def point(self, a: Any = None, b: Any = None, c: Any = None, e: Any = None) -> None:
         """Re-point operands: each an element offset (same buffer and strides) or a whole
@@ -410,29 +394,20 @@ class Product:
         for name, v in (("a", a), ("b", b), ("c", c), ("e", e)):
             if v is None:
                 continue
-            ci, i = self._where[name]
-            kern, _, _, args = self._calls[ci]
-            before = list(args)
-            if isinstance(v, tuple):
-                if name == "a" and self.geometry.direct:
-                    if v[3] != 1:
-                        raise ShapeError("Product: A is read in place and must stay row-major")
-                    v = v[:3]
-                elif name == "c" and v[3] != 1:
-                    raise ShapeError("Product: C must be row-major (column stride 1)")
-                vals = list(v)
-            else:
-                vals = [args[i], v]
-            args[i:i + len(vals)] = vals
-            # one set_args: pyopencl's set_arg of one scalar costs more than all of them
-            if args[i] is not before[i] or args != before:
-                kern.set_args(*args)
+            plan, names = self._where[name]
+            if not isinstance(v, tuple):
+                plan.update(**{names[1]: v})
+                continue
+            if name == "a" and self.geometry.direct and v[3] != 1:
+                raise ShapeError("Product: A is read in place and must stay row-major")
+            if name == "c" and v[3] != 1:
+                raise ShapeError("Product: C must be row-major (column stride 1)")
+            plan.update(**dict(zip(names, v)))
 
     def enqueue(self) -> None:
         """Enqueue the product's launches (the caller holds the runtime's lock)."""
-        q = self._queue
-        for kern, gsize, lsize, _ in self._calls:
-            cl.enqueue_nd_range_kernel(q, kern, gsize, lsize)
+        for plan in self._plans:
+            plan()
 
     __call__ = enqueue
 

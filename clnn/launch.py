@@ -97,7 +97,10 @@ def build_fitting(build: Any, p: dict, *names: str) -> Any:
         return build(dict(p, **{k: min(p[k], fit) for k in names}))
 
 
-_KERNEL = re.compile(r"__kernel\s+void\s+(\w+)\s*\(([^)]*)\)")
+# "__kernel [__attribute__((...))] void name(params)": an attribute may hold one level of
+# parentheses, as reqd_work_group_size(x, y, z) does
+_KERNEL = re.compile(r"__kernel\s+(?:__attribute__\s*\(\((?:[^()]|\([^()]*\))*\)\)\s*)*"
+                     r"void\s+(\w+)\s*\(([^)]*)\)")
 _SCALARS = {"int": np.int32, "uint": np.uint32, "long": np.int64, "float": np.float32,
             "double": np.float64}
 

@@ -266,15 +266,17 @@ class Plan:
         costs more (~30 us on PoCL) than setting twenty through the packed path (~5 us)."""
         last = self.last
         vals = list(last)
-        index, dtypes = self._index, self._dtypes
+        index = self._index
         for name, v in named.items():
-            i = index[name]
-            if dtypes[i] is None and (v is None or getattr(v, "_clnn_dead", False)):
-                raise ReleasedError(f"kernel {self.kernel.function_name}: buffer argument "
-                                    f"{name} was released")
-            vals[i] = v
+            vals[index[name]] = v
         vals = tuple(vals)
         if args_changed(vals, last):
+            # every buffer, not only the named ones: an offset moved on a buffer that was
+            # released since it was bound must not reach the driver either
+            for i in self._bufpos:
+                if vals[i] is None or getattr(vals[i], "_clnn_dead", False):
+                    raise ReleasedError(f"kernel {self.kernel.function_name}: buffer "
+                                        f"argument {self.names[i]} was released")
             self.kernel.set_args(*vals)
             self.last = vals
 

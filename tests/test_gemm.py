@@ -487,7 +487,7 @@ def test_product_tunables(rt, dtype, params, rng):
 
 def test_product_point_and_checks(rt):
     """point() moves A's rows and C (offsets and whole operands); too small a panel scratch,
-    a column-major C and an unknown epilogue are refused."""
+    a column-major C, an unknown epilogue and a released operand are refused."""
     dt = np.float32
     rng = np.random.default_rng(3)
     X = rng.standard_normal((40, 7)).astype(dt)
@@ -504,6 +504,17 @@ def test_product_point_and_checks(rt):
         prod.point(a=_operand(x2))
         prod.enqueue()
         assert_close(c.to_numpy(), ref_mm(X[5:15], W), dt, k=7)
+    # x2 is released: moving the offset on it is refused, and so is a released C
+    with pytest.raises(clnn.ReleasedError, match="argument A was released"):
+        prod.point(a=7)
+    gone = rt.matrix((10, 5), dtype=dt)
+    dead = _operand(gone)
+    gone.release()
+    prod.point(a=_operand(x))
+    with pytest.raises(clnn.ReleasedError, match="argument C was released"):
+        prod.point(c=dead)
+    prod.enqueue()  # still x and c
+    assert_close(c.to_numpy(), ref_mm(X[:10], W), dt, k=7)
     with rt.vector(8, dtype=dt) as tiny, pytest.raises(clnn.ShapeError, match="B panel"):
         G.Product(rt, dt, 10, 5, 7, _operand(x), _operand(w), _operand(c), (None, tiny._buf))
     with c.copy("col") as ccol, pytest.raises(clnn.ShapeError, match="row-major"):

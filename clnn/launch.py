@@ -199,7 +199,7 @@ class Plan:
     """
 
     __slots__ = ("kernel", "last", "params", "max_wgs", "names", "gsize", "lsize", "_queue",
-                 "_lock", "_rt", "_bufpos", "_dtypes", "_index")
+                 "_lock", "_rt", "_bufpos", "_index")
 
     def __init__(self, runtime: Any, kernel: cl.Kernel, arg_dtypes: Sequence[Any],
                  params: Optional[dict] = None, wgs: Optional[int] = None,
@@ -212,7 +212,6 @@ class Plan:
         self.last: tuple = ()
         self.params = params or {}
         self.names = tuple(names)
-        self._dtypes = tuple(arg_dtypes)
         self._index = {n: i for i, n in enumerate(self.names)}
         self.gsize: tuple = ()
         self.lsize: Optional[tuple] = None

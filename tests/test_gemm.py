@@ -221,7 +221,9 @@ def test_out_allocates_nothing(rt):
         a, b, c = rt.matrix((m, m)), rt.matrix((m, m)), rt.matrix((m, m))
         for x in (a, b):
             x.set(np.ones((m, m)))
-        clnn.mm(a, b, out=c)  # the first packed call may size the workspace
+        # the first packed calls may size the workspace (A is packed only for a.T)
+        clnn.mm(a, b, out=c)
+        clnn.mm(a.T, b, out=c, beta=1.0)
         before = rt.allocations
         for _ in range(5):
             clnn.mm(a, b, out=c)

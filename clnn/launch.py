@@ -254,7 +254,7 @@ class Plan:
                             f"{sorted(set(args) - set(self.names))} unknown")
         vals = tuple(args[n] for n in self.names)
         self._check_local(lsize, self._rt())
-        _refuse_dead(vals, self._bufpos)
+        self._refuse_released(vals)
         self.kernel.set_args(*vals)
         self.last, self.gsize, self.lsize = vals, gsize, lsize
         return self
@@ -272,12 +272,16 @@ class Plan:
         if args_changed(vals, last):
             # every buffer, not only the named ones: an offset moved on a buffer that was
             # released since it was bound must not reach the driver either
-            for i in self._bufpos:
-                if vals[i] is None or getattr(vals[i], "_clnn_dead", False):
-                    raise ReleasedError(f"kernel {self.kernel.function_name}: buffer "
-                                        f"argument {self.names[i]} was released")
+            self._refuse_released(vals)
             self.kernel.set_args(*vals)
             self.last = vals
+
+    def _refuse_released(self, vals: tuple) -> None:
+        """ReleasedError naming the first buffer argument of ``vals`` that was released."""
+        for i in self._bufpos:
+            if vals[i] is None or getattr(vals[i], "_clnn_dead", False):
+                raise ReleasedError(f"kernel {self.kernel.function_name}: buffer argument "
+                                    f"{self.names[i]} was released")
 
     def arg(self, name: str) -> Any:
         """The value argument ``name`` is bound to."""

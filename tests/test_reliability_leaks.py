@@ -9,6 +9,7 @@ of RSS growth) are marked ``slow``; ``clnn bench leaks`` prints the same figures
 from __future__ import annotations
 
 import gc
+import mmap
 import warnings
 import weakref
 
@@ -55,8 +56,17 @@ def test_leak_detector_detects_a_leak(device):
 
         with pytest.raises(AssertionError, match="live buffers"):
             leaks.measure("leaky", step, 100, warmup=1, rt=rt)
-    res = leaks.measure("leaky-host", lambda i: kept.append(np.ones(100_000)), 100, warmup=1)
+    res = leaks.measure("leaky-host", lambda i: kept.append(_fresh_pages(1 << 20)), 100,
+                        warmup=1)
     assert res["growth"] > LIMIT
+
+
+def _fresh_pages(nbytes: int) -> mmap.mmap:
+    """``nbytes`` of new, touched memory from the system: malloc may hand back memory that an
+    earlier test freed (already resident: no RSS growth), a fresh mapping never does."""
+    m = mmap.mmap(-1, nbytes)
+    np.frombuffer(m, np.uint8)[:] = 1
+    return m
 
 
 def test_device_memory_comes_back_through_runtime_exits(device):

@@ -29,6 +29,7 @@ BENCHES = {
                                   "numpy and PyTorch"),
     "leaks": ("clnn.bench.leaks", "memory growth while clnn's objects come and go"),
     "ops": ("clnn.bench.ops", "the Python operators (a @ b, y += x) beside clnn.mm, clnn.axpy"),
+    "peak": ("clnn.bench.peak", "the device's multiply-add GFLOP/s: what no product can beat"),
 }
 # the tunable families are listed once, in clnn.tune.FAMILIES
 TUNERS = {name: ("clnn.tune", line) for name, line in FAMILIES}

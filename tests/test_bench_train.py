@@ -181,10 +181,13 @@ def test_bench_train_network_runs_every_contender(device, tmp_path, capsys, torc
     for r in data["results"]:
         assert r["clnn_samples_s"] > 0 and r["numpy_samples_s"] > 0
         assert r["step_gflops"] > 0 and r["gemm_gflops"] > 0 and r["gemm_ratio"] > 0
+        assert r["peak_gflops"] > 0 and 0 < r["peak_ratio"]
+        assert set(r["ceilings"]) == ({"numpy", "torch"} if with_torch else {"numpy"})
         assert (r["torch_samples_s"] is not None) == with_torch
         assert len(r["round_ratios"]["numpy"]) == 1 and r["targets"] == {} and r["ok"]
     (p,) = data["predict"]
     assert p["rows"] == 1024 and p["max_abs_err"] < 1e-5
+    assert p["peak_ratio"] > 0 and p["ceilings"]["numpy"] > 0
     assert (data["torch"] is not None) == with_torch
     assert ("clnn/torch" in out) == with_torch
     if not with_torch:

@@ -17,6 +17,8 @@ Example:
     [[0.5, 0.5]]
     >>> step_flops(sizes, 8)  # 2 * 8 * (3 * (4*3 + 3*2) - 4*3)
     672
+    >>> forward_flops(sizes, 8)  # 2 * 8 * (4*3 + 3*2)
+    288
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ def step_flops(sizes: Sequence[int], batch: int) -> int:
     for all but the first (2 flops per multiply-add)."""
     macs = sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
     return 2 * batch * (3 * macs - sizes[0] * sizes[1])
+
+
+def forward_flops(sizes: Sequence[int], batch: int = 1) -> int:
+    """Floating-point operations of the matrix products of one forward pass (``predict``)
+    at ``batch``: ``X W^T`` for every layer."""
+    return 2 * batch * sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
 
 
 def _softmax_rows(z: np.ndarray) -> np.ndarray:

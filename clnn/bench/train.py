@@ -50,11 +50,13 @@ from .mlp import (
     NumpyMLP,
     StepProducts,
     TorchMLP,
+    forward_flops,
     n_params,
     parse_network,
     step_flops,
 )
 from .options import add_options
+from .peak import FmaPeak
 from .timing import SETTLE_S, WARM_S, pair_ratio, paired_samples, table, time_call, write_json
 
 BATCHES = (32, 128, 512)
@@ -176,17 +178,31 @@ def _verdicts(ratios: Dict[str, float], goals: Dict[str, float]) -> Dict[str, bo
     return {k: bool(ratios[k] >= g) for k, g in goals.items() if ratios.get(k) is not None}
 
 
-def _goal_text(goals: Dict[str, float], met: Dict[str, bool]) -> str:
-    """"torch >= 1.3x ok, step/gemm >= 80% MISSED": the targets judged, or "-"."""
+def _goal_text(goals: Dict[str, float], met: Dict[str, bool],
+               ceilings: Optional[Dict[str, float]] = None) -> str:
+    """"torch >= 1.3x ok, step/gemm >= 80% MISSED": the targets judged, or "-"; a missed
+    ratio that lies above its ceiling (no implementation could reach it in this run) says
+    so: "torch >= 1.3x MISSED (ceiling 1.21x)"."""
     out = []
     for k, g in goals.items():
         if k in met:
             what = f"step/gemm >= {g:.0%}" if k == "gemm" else f"{k} >= {g:.1f}x"
-            out.append(f"{what} {'ok' if met[k] else 'MISSED'}")
+            text = f"{what} {'ok' if met[k] else 'MISSED'}"
+            ceiling = (ceilings or {}).get(k)
+            if not met[k] and ceiling is not None and ceiling < g:
+                text += f" (ceiling {ceiling:.2f}x)"
+            out.append(text)
     return ", ".join(out) or "-"
 
 
-def _train_case(rt, case: _Case, opt_name: str, B: int, repeat: int, torch) -> dict:
+def _ceilings(s: Dict[str, List[float]]) -> Dict[str, float]:
+    """Contender -> the median over the rounds of its time over the peak's: the most any
+    implementation of the same products could gain over it in this run."""
+    return {c: pair_ratio(s["peak"], s[c]) for c in ("numpy", "torch") if c in s}
+
+
+def _train_case(rt, case: _Case, opt_name: str, B: int, repeat: int, torch,
+                peak: FmaPeak) -> dict:
     """Time one (network, optimizer, batch) row; the row's results."""
     import clnn
 
@@ -221,18 +237,20 @@ def _train_case(rt, case: _Case, opt_name: str, B: int, repeat: int, torch) -> d
 
             contenders["torch"] = run_torch
         contenders["gemm"] = lambda: prod.run(steps)
+        flops = k * n * step_flops(case.sizes, 1)  # the matrix products of k epochs
+        contenders["peak"] = peak.runner(flops)
         warm = WARM_S if k * t_np < LONG_RUN_S else 0.0
         s = paired_samples(contenders, repeat, SETTLE_S, warm)
     finally:
         net.release()
         prod.release()
-    flops = k * n * step_flops(case.sizes, 1)  # the matrix products of k epochs
     flops_gemm = steps * prod.flops
     med = {c: float(np.median(v)) for c, v in s.items()}
     rounds = {c: [ta / tc for tc, ta in zip(s["clnn"], s[c])] for c in s if c != "clnn"}
     rounds["gemm"] = [r * flops / flops_gemm for r in rounds["gemm"]]  # step rate / gemm's
     ratios = {c: pair_ratio(s["clnn"], s[c]) for c in s if c != "clnn"}
     ratios["gemm"] *= flops / flops_gemm
+    ratios["peak"] *= flops / peak.flops(flops)  # the step's share of the peak
     goals = case.targets(B)
     met = _verdicts(ratios, goals)
     return {"network": case.name, "data": case.data, "optimizer": opt_name, "batch": B,
@@ -243,14 +261,16 @@ def _train_case(rt, case: _Case, opt_name: str, B: int, repeat: int, torch) -> d
             "ratio_of_medians": med["numpy"] / med["clnn"],
             "step_gflops": flops / med["clnn"] / 1e9,
             "gemm_gflops": flops_gemm / med["gemm"] / 1e9, "gemm_ratio": ratios["gemm"],
+            "peak_gflops": peak.flops(flops) / med["peak"] / 1e9, "peak_ratio": ratios["peak"],
+            "ceilings": _ceilings(s),
             "round_ratios": rounds,
             "clnn_epoch_s": med["clnn"] / k, "numpy_epoch_s": med["numpy"] / k,
             "torch_epoch_s": med["torch"] / k if "torch" in med else None,
             "targets": goals, "met": met, "target": goals.get("numpy"),
-            "ok": all(met.values()), "goal_text": _goal_text(goals, met)}
+            "ok": all(met.values()), "goal_text": _goal_text(goals, met, _ceilings(s))}
 
 
-def _predict_case(rt, case: _Case, repeat: int, torch) -> dict:
+def _predict_case(rt, case: _Case, repeat: int, torch, peak: FmaPeak) -> dict:
     """Time ``predict`` on PREDICT_ROWS rows: clnn, numpy, PyTorch under no_grad."""
     x = case.x[np.arange(PREDICT_ROWS) % len(case.x)]
     net, weights = _network(rt, case.sizes)
@@ -278,21 +298,35 @@ def _predict_case(rt, case: _Case, repeat: int, torch) -> dict:
                     tm.predict(xt)
 
             contenders["torch"] = run_torch
+        contenders["peak"] = peak.runner(k * PREDICT_ROWS * forward_flops(case.sizes))
         s = paired_samples(contenders, repeat, SETTLE_S, WARM_S)
     finally:
         net.release()
-    ratios = {c: pair_ratio(s["clnn"], s[c]) for c in s if c != "clnn"}
+    ratios = {c: pair_ratio(s["clnn"], s[c]) for c in s if c not in ("clnn", "peak")}
     goals = {"torch": PREDICT_TARGET} if mnist_sized(case.sizes) else {}
     met = _verdicts(ratios, goals)
     med = {c: float(np.median(v)) / k for c, v in s.items()}
     return {"network": case.name, "rows": PREDICT_ROWS, "clnn_s": med["clnn"],
             "numpy_s": med["numpy"], "torch_s": med.get("torch"), "ratio": ratios["numpy"],
-            "torch_ratio": ratios.get("torch"), "max_abs_err": err, "targets": goals,
-            "met": met, "ok": all(met.values()), "goal_text": _goal_text(goals, met)}
+            "torch_ratio": ratios.get("torch"), "max_abs_err": err, "ceilings": _ceilings(s),
+            "peak_ratio": pair_ratio(s["clnn"], s["peak"]), "targets": goals,
+            "met": met, "ok": all(met.values()), "goal_text": _goal_text(goals, met,
+                                                                          _ceilings(s))}
 
 
 def _fmt_ratio(v: Optional[float]) -> str:
     return "-" if v is None else f"{v:.2f}x"
+
+
+def _ceiling_head(torch) -> List[str]:
+    return ["ceil/numpy"] + (["ceil/torch"] if torch is not None else [])
+
+
+def _ceiling_cells(r: dict, torch) -> List[str]:
+    """The ceiling columns of a row: the most any code could gain over numpy (and torch)."""
+    c = r["ceilings"]
+    return [_fmt_ratio(c["numpy"])] + ([_fmt_ratio(c.get("torch"))] if torch is not None
+                                       else [])
 
 
 def run(args: argparse.Namespace, name: str = "train") -> int:
@@ -318,7 +352,7 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
     t_start = time.perf_counter()
     results: List[Dict] = []
     predicts: List[Dict] = []
-    with clnn.Runtime(args.device) as rt:
+    with clnn.Runtime(args.device) as rt, FmaPeak(rt) as peak:
         for case in cases:
             case.check_fits(rt.device, samples, max(batches + [PREDICT_ROWS]))
         print(f"device: {rt.device}")
@@ -332,7 +366,10 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
                                  "not installed") + "; its columns and targets are skipped")
         print("ratios: clnn's speed over each contender's, the median over the rounds of "
               "each round's ratio; step GF/s: the training's rate on its matrix products, "
-              "gemm GF/s: clnn.mm alone on the same products")
+              "gemm GF/s: clnn.mm alone on the same products; peak GF/s: the device's "
+              "multiply-add rate (clnn bench peak) in the same rounds, and ceil: each "
+              "contender's time over the peak's for the same flops, the most any code could "
+              "gain over it")
         for case in cases:
             case.load(samples)
             for opt_name in case.optimizers:
@@ -340,21 +377,24 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
                       f"{len(case.x)} samples per epoch of {case.data}, optimizer {opt_name}")
                 rows = []
                 for B in batches:
-                    r = _train_case(rt, case, opt_name, B, args.repeat, torch)
+                    r = _train_case(rt, case, opt_name, B, args.repeat, torch, peak)
                     results.append(r)
                     row = [B, f"{r['clnn_samples_s']:,.0f}", f"{r['numpy_samples_s']:,.0f}",
                            _fmt_ratio(r["ratio"])]
                     if torch is not None:
                         row += [f"{r['torch_samples_s']:,.0f}", _fmt_ratio(r["torch_ratio"])]
                     row += [f"{r['step_gflops']:.1f}", f"{r['gemm_gflops']:.1f}",
-                            f"{r['gemm_ratio']:.0%}", r["goal_text"]]
+                            f"{r['gemm_ratio']:.0%}", f"{r['peak_gflops']:.1f}",
+                            f"{r['peak_ratio']:.0%}", *_ceiling_cells(r, torch),
+                            r["goal_text"]]
                     rows.append(row)
                 head = ["batch", "clnn samples/s", "numpy samples/s", "clnn/numpy"]
                 if torch is not None:
                     head += ["torch samples/s", "clnn/torch"]
-                head += ["step GF/s", "gemm GF/s", "step/gemm", "targets"]
+                head += ["step GF/s", "gemm GF/s", "step/gemm", "peak GF/s", "step/peak",
+                         *_ceiling_head(torch), "targets"]
                 print(table(head, rows), flush=True)
-            predicts.append(_predict_case(rt, case, args.repeat, torch))
+            predicts.append(_predict_case(rt, case, args.repeat, torch, peak))
         print(f"\npredict on {PREDICT_ROWS} rows (PyTorch under torch.no_grad()), ms per call")
         head = ["network", "clnn ms", "numpy ms", "clnn/numpy"]
         if torch is not None:
@@ -365,8 +405,9 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
                    _fmt_ratio(p["ratio"])]
             if torch is not None:
                 row += [f"{p['torch_s'] * 1e3:.2f}", _fmt_ratio(p["torch_ratio"])]
-            rows.append(row + [f"{p['max_abs_err']:.1e}", p["goal_text"]])
-        print(table(head + ["max |err|", "targets"], rows))
+            rows.append(row + [f"{p['max_abs_err']:.1e}", f"{p['peak_ratio']:.0%}",
+                               *_ceiling_cells(p, torch), p["goal_text"]])
+        print(table(head + ["max |err|", "clnn/peak", *_ceiling_head(torch), "targets"], rows))
         missed = sum(not v for r in results + predicts for v in r["met"].values())
         judged = sum(len(r["met"]) for r in results + predicts)
         print(f"\n{judged - missed} of {judged} targets met"

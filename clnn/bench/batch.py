@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .options import FLOATS, add_options
-from .timing import interleaved, table, write_json
+from .timing import SETTLE_S, interleaved, table, write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, name: str) -> int:
               f"{batch} mv calls against one mm of {n_out}x{n_in} by {n_in}x{batch}")
         t0 = time.perf_counter()
         res = interleaved({"mv": per_sample, "mm": batched, "numpy": numpy_mm},
-                          repeat=repeat, number={"mv": 1, "mm": 1, "numpy": 1}, pause=0.1)
+                          repeat=repeat, number={"mv": 1, "mm": 1, "numpy": 1}, pause=SETTLE_S)
         ref = W.astype(np.float64) @ X.astype(np.float64)
         scale = max(1.0, float(np.max(np.abs(ref))))
         err_mv = float(np.max(np.abs(y_mv.to_numpy() - ref)) / scale)

@@ -4,9 +4,9 @@ One process, one table. For every size (256..8192 squares and the odd shapes 102
 10007x3, 3x10007), storage layout ("row"/"col"), operation (plain ``a`` or ``a.T``) and dtype,
 clnn and numpy are timed *interleaved* (A B, B A, ...), so the machine's speed swings hit
 both; the ratio is the median over the rounds of each round's numpy/clnn time ratio. Each
-timed run starts after a short idle pause (``--settle``, 0.1 s) so that it does not share the
-cores with the other library's still-spinning worker threads (OpenBLAS's spin about 0.1 s after
-every call), then untimed runs (at least 50 ms of them) wake the contender's own threads. A
+timed run starts after a short idle pause (``--settle``, 0.15 s) so that it does not share
+the cores with the other library's still-spinning worker threads (OpenBLAS's spin about 0.11 s
+after every call), then untimed runs (at least 50 ms of them) wake the contender's own threads. A
 timed run is a batch of calls (about 20 ms of them) followed by one ``finish`` (numpy: the
 same number of ``a @ x``), so every size measures the steady state of back-to-back calls.
 Columns: GB/s of matrix read for clnn and numpy, the time-for-time ratio (numpy time / clnn

@@ -41,12 +41,14 @@ measurements a 4096^2 float32 timed run of 6 calls behind one 12 ms warm-up run 
 alternating). Halted virtual CPUs (the guest does not poll before halting there) take that
 long to come back to speed; what is measured is the steady state of repeated calls."""
 
-SETTLE_S = 0.1
-"""Idle before each timed run (``settle``). OpenBLAS's worker threads spin for about 0.1 s
-after a call (its default thread timeout, 2**28 cycles), and PoCL's threads for a while after
-a kernel; on a machine with few cores a run that starts while the *other* library's threads
-still spin is slowed by them. The pause lets both start from idle threads, the way each
-would run in a program of its own."""
+SETTLE_S = 0.15
+"""Idle before each timed run (``settle``). OpenBLAS's worker threads spin after a call for
+its default thread timeout, 2**28 time-stamp-counter cycles: 0.11 s at this machine's 2.445
+GHz, and the threads' CPU time still grew until 125-145 ms after a 1024^2 float32 ``a @ a``
+(sampled every 20 ms from /proc); PoCL's threads spin for a while after a kernel too. On a
+machine with few cores a run that starts while the *other* library's threads still spin is
+slowed by them. The pause lets both start from idle threads, the way each would run in a
+program of its own."""
 
 QUIET_PAUSE = 0.2
 """The idle of :func:`quiet_interleaved` before each timed run (its runs are longer)."""

@@ -53,6 +53,13 @@ def test_bench_train_bad_input_is_one_line_exit_2(device, capsys, argv):
     assert "samples/s" not in cap.out
 
 
+def test_rounds_more_for_cases_with_targets():
+    assert train._rounds(None, False, {"torch": 1.3}) == train.TARGET_REPEAT == 15
+    assert train._rounds(None, False, {}) == train.REPEAT == 9
+    assert train._rounds(None, True, {"torch": 1.3}) == train.QUICK_REPEAT
+    assert train._rounds(4, False, {"torch": 1.3}) == train._rounds(4, True, {}) == 4
+
+
 def test_step_flops_counts_every_product():
     # forward and weight gradient of both layers, input gradient of the second only
     B = 7
@@ -184,7 +191,8 @@ def test_bench_train_network_runs_every_contender(device, tmp_path, capsys, torc
         assert r["peak_gflops"] > 0 and 0 < r["peak_ratio"]
         assert set(r["ceilings"]) == ({"numpy", "torch"} if with_torch else {"numpy"})
         assert (r["torch_samples_s"] is not None) == with_torch
-        assert len(r["round_ratios"]["numpy"]) == 1 and r["targets"] == {} and r["ok"]
+        assert len(r["round_ratios"]["numpy"]) == r["rounds"] == 1
+        assert r["targets"] == {} and r["ok"]
     (p,) = data["predict"]
     assert p["rows"] == 1024 and p["max_abs_err"] < 1e-5
     assert p["peak_ratio"] > 0 and p["ceilings"]["numpy"] > 0

@@ -61,6 +61,9 @@ from .timing import SETTLE_S, WARM_S, pair_ratio, paired_samples, table, time_ca
 
 BATCHES = (32, 128, 512)
 REPEAT = 9
+TARGET_REPEAT = 15
+"""Rounds of a case with a target: its runs are whole epochs (0.3-0.8 s) whose round ratios
+spread over 0.7-2.6x on a shared machine, so the median needs more of them."""
 QUICK_REPEAT = 3
 RUN_S = 0.03
 """Least length of a timed run (whole epochs, measured on numpy's side)."""
@@ -95,8 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--no-torch", action="store_true",
                         help="leave PyTorch out even when it is installed")
     add_options(parser, quick=f"{QUICK_REPEAT} rounds and {QUICK_SAMPLES} samples per epoch",
-                repeat=(None, f"rounds (timed runs per contender; default {REPEAT}, --quick "
-                              f"{QUICK_REPEAT})"))
+                repeat=(None, f"rounds (timed runs per contender; default {REPEAT}, "
+                              f"{TARGET_REPEAT} for the cases with a target, --quick "
+                              f"{QUICK_REPEAT} for all)"))
     parser.add_argument("--distributed", action="store_true",
                         help="data-parallel over MPI ranks: samples/s for 1 and 2 ranks and "
                              "the time in the allreduce (clnn.bench.distributed)")
@@ -140,6 +144,9 @@ class _Case:
         if self.digits:
             return DIGITS_TARGETS.get(batch, {})
         return MNIST_TARGETS.get(batch, {}) if mnist_sized(self.sizes) else {}
+
+    def predict_targets(self) -> Dict[str, float]:
+        return {"torch": PREDICT_TARGET} if mnist_sized(self.sizes) else {}
 
     def check_fits(self, device, samples: int, batch: int) -> None:
         """Refuse a network the device cannot hold, before anything is allocated."""
@@ -254,7 +261,7 @@ def _train_case(rt, case: _Case, opt_name: str, B: int, repeat: int, torch,
     goals = case.targets(B)
     met = _verdicts(ratios, goals)
     return {"network": case.name, "data": case.data, "optimizer": opt_name, "batch": B,
-            "samples": n, "epochs_per_run": k,
+            "samples": n, "epochs_per_run": k, "rounds": repeat,
             "clnn_samples_s": k * n / med["clnn"], "numpy_samples_s": k * n / med["numpy"],
             "torch_samples_s": k * n / med["torch"] if "torch" in med else None,
             "ratio": ratios["numpy"], "torch_ratio": ratios.get("torch"),
@@ -303,15 +310,23 @@ def _predict_case(rt, case: _Case, repeat: int, torch, peak: FmaPeak) -> dict:
     finally:
         net.release()
     ratios = {c: pair_ratio(s["clnn"], s[c]) for c in s if c not in ("clnn", "peak")}
-    goals = {"torch": PREDICT_TARGET} if mnist_sized(case.sizes) else {}
+    goals = case.predict_targets()
     met = _verdicts(ratios, goals)
     med = {c: float(np.median(v)) / k for c, v in s.items()}
-    return {"network": case.name, "rows": PREDICT_ROWS, "clnn_s": med["clnn"],
+    return {"network": case.name, "rows": PREDICT_ROWS, "rounds": repeat, "clnn_s": med["clnn"],
             "numpy_s": med["numpy"], "torch_s": med.get("torch"), "ratio": ratios["numpy"],
             "torch_ratio": ratios.get("torch"), "max_abs_err": err, "ceilings": _ceilings(s),
             "peak_ratio": pair_ratio(s["clnn"], s["peak"]), "targets": goals,
             "met": met, "ok": all(met.values()), "goal_text": _goal_text(goals, met,
                                                                           _ceilings(s))}
+
+
+def _rounds(given: Optional[int], quick: bool, targets: Dict[str, float]) -> int:
+    """Rounds of a case: ``--repeat``, else the quick run's, else more for a case with
+    targets."""
+    if given is not None:
+        return given
+    return QUICK_REPEAT if quick else TARGET_REPEAT if targets else REPEAT
 
 
 def _fmt_ratio(v: Optional[float]) -> str:
@@ -330,8 +345,11 @@ def _ceiling_cells(r: dict, torch) -> List[str]:
 
 
 def run(args: argparse.Namespace, name: str = "train") -> int:
-    args.repeat = args.repeat if args.repeat is not None else (
-        QUICK_REPEAT if args.quick else REPEAT)
+    given = args.repeat
+
+    def rounds(targets: Dict[str, float]) -> int:
+        return _rounds(given, args.quick, targets)
+
     args.batch_sizes = args.batch_sizes or list(BATCHES)
     if getattr(args, "distributed", False):
         from .distributed import run as run_distributed
@@ -344,7 +362,7 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
     samples = args.samples if args.samples is not None else (
         QUICK_SAMPLES if args.quick else SAMPLES)
     batches = args.batch_sizes
-    for what, v in (("--repeat", [args.repeat]), ("--samples", [samples]),
+    for what, v in (("--repeat", [rounds({})]), ("--samples", [samples]),
                     ("--batch-sizes", batches)):
         if min(v) < 1:
             raise ClnnError(f"{what} must be at least 1, got {min(v)}")
@@ -377,7 +395,8 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
                       f"{len(case.x)} samples per epoch of {case.data}, optimizer {opt_name}")
                 rows = []
                 for B in batches:
-                    r = _train_case(rt, case, opt_name, B, args.repeat, torch, peak)
+                    r = _train_case(rt, case, opt_name, B, rounds(case.targets(B)), torch,
+                                    peak)
                     results.append(r)
                     row = [B, f"{r['clnn_samples_s']:,.0f}", f"{r['numpy_samples_s']:,.0f}",
                            _fmt_ratio(r["ratio"])]
@@ -394,7 +413,8 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
                 head += ["step GF/s", "gemm GF/s", "step/gemm", "peak GF/s", "step/peak",
                          *_ceiling_head(torch), "targets"]
                 print(table(head, rows), flush=True)
-            predicts.append(_predict_case(rt, case, args.repeat, torch, peak))
+            predicts.append(_predict_case(
+                rt, case, rounds(case.predict_targets()), torch, peak))
         print(f"\npredict on {PREDICT_ROWS} rows (PyTorch under torch.no_grad()), ms per call")
         head = ["network", "clnn ms", "numpy ms", "clnn/numpy"]
         if torch is not None:
@@ -420,5 +440,5 @@ def run(args: argparse.Namespace, name: str = "train") -> int:
                 "torch_threads": threads if torch is not None else None,
                 "networks": [c.name for c in cases], "hidden": args.hidden,
                 "optimizer": results[0]["optimizer"] if results else None,
-                "repeat": args.repeat, "results": results, "predict": predicts})
+                "repeat": given, "results": results, "predict": predicts})
     return 1 if missed else 0

@@ -257,7 +257,6 @@ def _train_case(rt, case: _Case, opt_name: str, B: int, repeat: int, torch,
     rounds["gemm"] = [r * flops / flops_gemm for r in rounds["gemm"]]  # step rate / gemm's
     ratios = {c: pair_ratio(s["clnn"], s[c]) for c in s if c != "clnn"}
     ratios["gemm"] *= flops / flops_gemm
-    ratios["peak"] *= flops / peak.flops(flops)  # the step's share of the peak
     goals = case.targets(B)
     met = _verdicts(ratios, goals)
     return {"network": case.name, "data": case.data, "optimizer": opt_name, "batch": B,

@@ -67,6 +67,12 @@ def test_cli_bench_peak(device, capsys):
     assert ("float64: " in out) == device.fp64
 
 
+def test_cli_bench_peak_bad_repeat_is_one_line_exit_2(capsys):
+    assert main(["bench", "peak", "--repeat", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--repeat must be at least 1, got 0" in err and len(err.strip().splitlines()) == 1
+
+
 def test_goal_text_names_a_ceiling_below_the_target():
     assert _goal_text({"torch": 1.3}, {"torch": False}, {"torch": 1.21}) == (
         "torch >= 1.3x MISSED (ceiling 1.21x)")

@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import tuning
+from ..errors import ClnnError
 from ..launch import Plan, real_type, template_signatures
 from .options import add_options
 from .timing import WARM_S, paired_samples, time_call
@@ -123,6 +124,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def run(args: argparse.Namespace, name: str = "peak") -> int:
     import clnn
 
+    if args.repeat < 1:  # before any device work
+        raise ClnnError(f"--repeat must be at least 1, got {args.repeat}")
     with clnn.Runtime(args.device) as rt:
         print(f"device: {rt.device}")
         for dtype in (np.float32,) + ((np.float64,) if rt.device.fp64 else ()):

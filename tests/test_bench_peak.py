@@ -67,6 +67,14 @@ def test_cli_bench_peak(device, capsys):
     assert ("float64: " in out) == device.fp64
 
 
+def test_refuses_a_dtype_it_cannot_run(rt):
+    with pytest.raises(clnn.DTypeError, match="float32 or float64"):
+        FmaPeak(rt, np.int32)
+    if not rt.device.fp64:
+        with pytest.raises(clnn.UnsupportedError, match="cl_khr_fp64"):
+            FmaPeak(rt, np.float64)
+
+
 def test_cli_bench_peak_bad_repeat_is_one_line_exit_2(capsys):
     assert main(["bench", "peak", "--repeat", "0"]) == 2
     err = capsys.readouterr().err

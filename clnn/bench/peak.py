@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import tuning
+from ..dtypes import as_dtype
 from ..errors import ClnnError
 from ..launch import Plan, real_type, template_signatures
 from .options import add_options
@@ -50,7 +51,8 @@ class FmaPeak:
 
     def __init__(self, rt: Any, dtype: Any = np.float32):
         self.rt = rt
-        self.dtype = np.dtype(dtype)
+        self.dtype = as_dtype(dtype)  # float32 or float64, else DTypeError
+        rt._check_dtype(self.dtype)  # float64 only where the device has it
         rtype = real_type(self.dtype)
         dev = rt.device
         if dev.type == "CPU":

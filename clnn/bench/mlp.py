@@ -69,8 +69,7 @@ def step_flops(sizes: Sequence[int], batch: int) -> int:
     """Floating-point operations of the matrix products of one training step at ``batch``:
     forward ``X W^T`` and weight gradient ``dZ^T X`` for every layer, input gradient ``dZ W``
     for all but the first (2 flops per multiply-add)."""
-    macs = sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
-    return 2 * batch * (3 * macs - sizes[0] * sizes[1])
+    return 3 * forward_flops(sizes, batch) - 2 * batch * sizes[0] * sizes[1]
 
 
 def forward_flops(sizes: Sequence[int], batch: int = 1) -> int:

@@ -259,6 +259,7 @@ def _train_case(rt, case: _Case, opt_name: str, B: int, repeat: int, torch,
     ratios["gemm"] *= flops / flops_gemm
     goals = case.targets(B)
     met = _verdicts(ratios, goals)
+    ceilings = _ceilings(s)
     return {"network": case.name, "data": case.data, "optimizer": opt_name, "batch": B,
             "samples": n, "epochs_per_run": k, "rounds": repeat,
             "clnn_samples_s": k * n / med["clnn"], "numpy_samples_s": k * n / med["numpy"],
@@ -268,12 +269,12 @@ def _train_case(rt, case: _Case, opt_name: str, B: int, repeat: int, torch,
             "step_gflops": flops / med["clnn"] / 1e9,
             "gemm_gflops": flops_gemm / med["gemm"] / 1e9, "gemm_ratio": ratios["gemm"],
             "peak_gflops": peak.flops(flops) / med["peak"] / 1e9, "peak_ratio": ratios["peak"],
-            "ceilings": _ceilings(s),
+            "ceilings": ceilings,
             "round_ratios": rounds,
             "clnn_epoch_s": med["clnn"] / k, "numpy_epoch_s": med["numpy"] / k,
             "torch_epoch_s": med["torch"] / k if "torch" in med else None,
             "targets": goals, "met": met, "target": goals.get("numpy"),
-            "ok": all(met.values()), "goal_text": _goal_text(goals, met, _ceilings(s))}
+            "ok": all(met.values()), "goal_text": _goal_text(goals, met, ceilings)}
 
 
 def _predict_case(rt, case: _Case, repeat: int, torch, peak: FmaPeak) -> dict:
@@ -311,13 +312,13 @@ def _predict_case(rt, case: _Case, repeat: int, torch, peak: FmaPeak) -> dict:
     ratios = {c: pair_ratio(s["clnn"], s[c]) for c in s if c not in ("clnn", "peak")}
     goals = case.predict_targets()
     met = _verdicts(ratios, goals)
+    ceilings = _ceilings(s)
     med = {c: float(np.median(v)) / k for c, v in s.items()}
     return {"network": case.name, "rows": PREDICT_ROWS, "rounds": repeat, "clnn_s": med["clnn"],
             "numpy_s": med["numpy"], "torch_s": med.get("torch"), "ratio": ratios["numpy"],
-            "torch_ratio": ratios.get("torch"), "max_abs_err": err, "ceilings": _ceilings(s),
+            "torch_ratio": ratios.get("torch"), "max_abs_err": err, "ceilings": ceilings,
             "peak_ratio": pair_ratio(s["clnn"], s["peak"]), "targets": goals,
-            "met": met, "ok": all(met.values()), "goal_text": _goal_text(goals, met,
-                                                                          _ceilings(s))}
+            "met": met, "ok": all(met.values()), "goal_text": _goal_text(goals, met, ceilings)}
 
 
 def _rounds(given: Optional[int], quick: bool, targets: Dict[str, float]) -> int:
